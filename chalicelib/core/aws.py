@@ -1,0 +1,35 @@
+"""Lazily created boto3 clients. Created on first use, after moto (tests) or the local endpoint
+(``AWS_ENDPOINT_URL``, honoured by botocore itself) is in place."""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+
+import boto3
+
+from .config import get_settings
+
+
+@cache
+def client(service: str):
+    return boto3.session.Session().client(service, region_name=get_settings().region)
+
+
+def reset_clients() -> None:
+    """Forget cached clients and secrets (tests start moto per test)."""
+    client.cache_clear()
+    _param_cache.clear()
+
+
+_param_cache: dict[str, tuple[float, str]] = {}
+
+
+def secret_parameter(name: str) -> str:
+    """A SecureString from SSM Parameter Store, cached for ``secrets_cache_ttl_s``."""
+    hit = _param_cache.get(name)
+    if hit and hit[0] > time.monotonic():
+        return hit[1]
+    value = client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    _param_cache[name] = (time.monotonic() + get_settings().secrets_cache_ttl_s, value)
+    return value

@@ -1,0 +1,47 @@
+"""PynamoDB conventions shared by every domain.
+
+Every model subclasses :class:`BaseModel` and names its table with ``Meta = meta("short")``.
+The models are the single source of truth for tables: the dev stack and the tests create them
+with :func:`create_tables`, and a test checks that ``infra/`` declares the same keys and indexes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+from pynamodb.models import Model
+
+from .config import table_name
+
+_MODELS: list[type[Model]] = []
+M = TypeVar("M", bound=type[Model])
+
+
+def meta(short: str, **extra):
+    attrs = {
+        "table_name": table_name(short),
+        "region": os.environ.get("AWS_DEFAULT_REGION", "cn-north-1"),
+        "billing_mode": "PAY_PER_REQUEST",
+        "max_retry_attempts": 2,
+        **extra,
+    }
+    return type("Meta", (), attrs)
+
+
+def register(model: M) -> M:
+    """Class decorator: the model owns a table that the stack must create."""
+    _MODELS.append(model)
+    return model
+
+
+def all_models() -> list[type[Model]]:
+    import chalicelib.domains  # noqa: F401  (imports every domain's models)
+
+    return list(_MODELS)
+
+
+def create_tables() -> None:
+    for model in all_models():
+        if not model.exists():
+            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)

@@ -1,0 +1,86 @@
+"""``Idempotency-Key`` for creating POSTs, configured in this one place (Powertools).
+
+The key is scoped to the caller and the route, the request body is validated against the first
+use (a different body with the same key is 422), and records live ≥26 h, longer than any
+client or provider retry window. A retry returns the first response, status included.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextvars import ContextVar
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+from .config import get_settings
+from .db import meta, register
+from .errors import BadRequest, Conflict, Unprocessable
+
+
+@register
+class IdempotencyRecord(Model):
+    """Declares the table Powertools writes (its own attribute names)."""
+
+    Meta = meta("idempotency")
+    id = UnicodeAttribute(hash_key=True)
+    expiration = NumberAttribute(null=True)
+
+
+_producer: ContextVar[Callable[[], tuple[int, Any]]] = ContextVar("idempotent_producer")
+
+
+@lru_cache(maxsize=1)
+def _handler():
+    persistence = DynamoDBPersistenceLayer(table_name=IdempotencyRecord.Meta.table_name)
+    config = IdempotencyConfig(
+        event_key_jmespath="[caller, key, route]",
+        payload_validation_jmespath="body",
+        expires_after_seconds=get_settings().idempotency_ttl_s,
+        raise_on_no_idempotency_key=True,
+    )
+
+    @idempotent_function(data_keyword_argument="data", persistence_store=persistence, config=config)
+    def handle(data: dict) -> dict:
+        status, body = _producer.get()()
+        return {"status": status, "body": body}
+
+    return handle
+
+
+def reset() -> None:
+    _handler.cache_clear()
+
+
+def run_idempotent(ctx, key: str, produce: Callable[[], tuple[int, Any]]) -> tuple[int, Any]:
+    if not 1 <= len(key) <= 128 or not key.isprintable():
+        raise BadRequest("Idempotency-Key must be 1-128 printable characters", code="invalid_idempotency_key")
+    req = ctx.request
+    data = {
+        "caller": ctx.caller.account_id if ctx.caller else (ctx.source_ip or "anonymous"),
+        "key": key,
+        "route": f"{req.method} {req.path} {json.dumps(req.uri_params or {}, sort_keys=True)}",
+        "body": (req.raw_body or b"").decode("utf-8", "replace"),
+    }
+    token = _producer.set(produce)
+    try:
+        result = _handler()(data=data)
+    except IdempotencyValidationError:
+        raise Unprocessable("Idempotency-Key was already used with a different request", code="idempotency_key_reused")
+    except IdempotencyAlreadyInProgressError:
+        raise Conflict("a request with this Idempotency-Key is still in progress", code="idempotency_in_progress")
+    finally:
+        _producer.reset(token)
+    return result["status"], result["body"]

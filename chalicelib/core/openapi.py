@@ -1,0 +1,101 @@
+"""The OpenAPI 3.1 document, generated from the routes' own pydantic schemas (``http.ROUTES``)."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from .http import ROUTES, Api, Ctx
+from .schemas import ErrorBody
+
+api = Api("system")
+
+_STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Invalid request",
+                401: "Missing, invalid or expired token", 403: "Wrong role", 404: "Not found (or not yours)",
+                409: "State conflict", 413: "Body too large", 422: "Rule violated", 429: "Rate limited"}
+
+
+def _schema(tp: Any, defs: dict) -> dict:
+    schema = TypeAdapter(tp).json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+    defs.update(schema.pop("$defs", {}))
+    return schema
+
+
+def _request_schema(tp: Any, defs: dict) -> dict:
+    schema = TypeAdapter(tp).json_schema(ref_template="#/components/schemas/{model}", mode="validation")
+    defs.update(schema.pop("$defs", {}))
+    return schema
+
+
+@lru_cache(maxsize=1)
+def document() -> dict:
+    defs: dict = {}
+    paths: dict = {}
+    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    _schema(ErrorBody, defs)
+    defs["ErrorBody"] = TypeAdapter(ErrorBody).json_schema(ref_template="#/components/schemas/{model}")
+    defs.update(defs["ErrorBody"].pop("$defs", {}))
+    for spec in ROUTES:
+        op: dict = {"summary": spec.summary, "tags": [spec.tag],
+                    "operationId": f"{spec.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', spec.path.lower()).strip('_')}"}
+        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                  for n in re.findall(r"{(\w+)}", spec.path)]
+        if spec.query is not None:
+            qs = _request_schema(spec.query, defs)
+            for name, prop in qs.get("properties", {}).items():
+                params.append({"name": name, "in": "query", "required": name in qs.get("required", []),
+                               "schema": prop})
+        if spec.idempotent:
+            params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                           "schema": {"type": "string", "minLength": 1, "maxLength": 128}})
+        if params:
+            op["parameters"] = params
+        if spec.request is not None:
+            op["requestBody"] = {"required": True,
+                                 "content": {"application/json": {"schema": _request_schema(spec.request, defs)}}}
+        ok: dict = {"description": _STATUS_TEXT.get(spec.status, "OK")}
+        if spec.produces == "application/json" and spec.response is not None:
+            ok["content"] = {"application/json": {"schema": _schema(spec.response, defs)}}
+        elif spec.produces != "application/json":
+            ok["content"] = {spec.produces: {"schema": {"type": "string"}}}
+        responses: dict = {str(spec.status): ok}
+        codes = set(spec.errors)
+        if spec.request is not None or spec.query is not None:
+            codes |= {400}
+        if spec.auth:
+            codes |= {401}
+        if spec.roles:
+            codes |= {403}
+        if spec.idempotent:
+            codes |= {409, 422}
+        if spec.request is not None:
+            codes |= {413}
+        for code in sorted(codes):
+            responses[str(code)] = {"description": _STATUS_TEXT.get(code, "Error"),
+                                    "content": {"application/json": {"schema": error_ref}}}
+        if spec.auth:
+            op["security"] = [{"bearerAuth": []}]
+        op["responses"] = responses
+        paths.setdefault(spec.path, {})[spec.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Suizhen (随诊) API", "version": "1.0.0",
+                 "description": "Post-visit care: binding, follow-up messaging, extra slots, payments."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {"schemas": defs,
+                       "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+    }
+
+
+@api.route("/v1/openapi.json", "GET", auth=False, summary="This API's OpenAPI document")
+def openapi_json(ctx: Ctx):
+    return document()
+
+
+@api.route("/v1/health", "GET", auth=False, summary="Liveness check")
+def health(ctx: Ctx):
+    return {"status": "ok"}

@@ -1,0 +1,63 @@
+"""Request and response bodies of the doctors routes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from chalicelib.core.schemas import ListQuery, Request, Response
+
+Title = Literal["chief", "associate_chief", "attending", "resident"]  # 主任/副主任/主治/住院医师
+
+
+class DoctorApply(Request):
+    name: str = Field(min_length=1, max_length=40)
+    hospital: str = Field(min_length=2, max_length=80)
+    department: str = Field(min_length=1, max_length=40)
+    title: Title
+    specialties: list[str] = Field(default_factory=list, max_length=20)
+    licence_no: str = Field(pattern=r"^[0-9A-Za-z]{8,30}$", description="执业证书编码")
+    bio: str | None = Field(default=None, max_length=2000)
+
+
+class DoctorUpdate(Request):
+    title: Title | None = None
+    specialties: list[str] | None = Field(default=None, max_length=20)
+    bio: str | None = Field(default=None, max_length=2000)
+
+
+class DoctorCard(Response):
+    """What anyone may see of a verified doctor."""
+
+    doctor_id: str
+    name: str
+    hospital: str
+    department: str
+    title: str
+    specialties: list[str]
+    bio: str | None = None
+
+
+class DoctorApplication(DoctorCard):
+    """What the doctor and operators see."""
+
+    status: str
+    licence_masked: str
+    reject_reason: str | None = None
+    applied_at: str
+    verified_at: str | None = None
+
+
+class DirectoryQuery(ListQuery):
+    hospital: str | None = Field(default=None, max_length=80)
+    department: str | None = Field(default=None, max_length=40)
+    q: str | None = Field(default=None, max_length=40)
+
+
+class AdminDoctorQuery(ListQuery):
+    status: Literal["pending", "verified", "rejected"] = "pending"
+
+
+class RejectRequest(Request):
+    reason: str = Field(min_length=2, max_length=500)

@@ -1,0 +1,141 @@
+"""Doctors rules: apply, operator verification, the public directory."""
+
+from __future__ import annotations
+
+from pynamodb.exceptions import TransactWriteError
+
+from chalicelib.accounts import service as accounts
+from chalicelib.core import clock
+from chalicelib.core.crypto import mask, seal
+from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.outbox import emit, transaction
+from chalicelib.core.pagination import Page, parse_limit, query_page
+from chalicelib.core.timers import due_key
+
+from .models import Doctor
+from .schemas import DirectoryQuery, DoctorApplication, DoctorApply, DoctorCard, DoctorUpdate
+
+
+def card(d: Doctor) -> DoctorCard:
+    return DoctorCard(doctor_id=d.doctor_id, name=d.name, hospital=d.hospital, department=d.department,
+                      title=d.title, specialties=list(d.specialties or []), bio=d.bio)
+
+
+def application(d: Doctor) -> DoctorApplication:
+    return DoctorApplication(**card(d).model_dump(), status=d.status, licence_masked=d.licence_masked,
+                             reject_reason=d.reject_reason, applied_at=clock.iso(d.applied_at),
+                             verified_at=clock.iso(d.verified_at))
+
+
+def _search_text(d: Doctor) -> str:
+    return " ".join([d.name, d.hospital, d.department, *(d.specialties or [])]).lower()
+
+
+def apply(caller, body: DoctorApply) -> DoctorApplication:
+    if caller.role == "admin":
+        raise Conflict("operator accounts cannot apply as doctors", code="wrong_account")
+    try:
+        existing = Doctor.get(caller.account_id, consistent_read=True)
+        if existing.status in ("pending", "verified"):
+            raise Conflict(f"an application is already {existing.status}", code="application_exists")
+    except Doctor.DoesNotExist:
+        pass
+    now = clock.now()
+    d = Doctor(caller.account_id, name=body.name, hospital=body.hospital, department=body.department,
+               title=body.title, specialties=body.specialties, bio=body.bio, licence_sealed=seal(body.licence_no),
+               licence_masked=mask(body.licence_no, 2, 4), status="pending", applied_at=now,
+               applied_at_key=due_key(now))
+    try:
+        with transaction() as tx:
+            tx.save(d, condition=Doctor.doctor_id.does_not_exist() | (Doctor.status == "rejected"))
+            emit(tx, "doctor.applied", {"doctor_id": d.doctor_id})
+    except TransactWriteError:
+        raise Conflict("an application is already pending or verified", code="application_exists")
+    return application(d)
+
+
+def my_application(caller) -> DoctorApplication:
+    return application(_get(caller.account_id))
+
+
+def _get(doctor_id: str) -> Doctor:
+    try:
+        return Doctor.get(doctor_id)
+    except Doctor.DoesNotExist:
+        raise NotFound("doctor not found")
+
+
+def get_verified(doctor_id: str) -> Doctor:
+    """A verified doctor or 404 (used by other domains, e.g. bindings)."""
+    d = _get(doctor_id)
+    if d.status != "verified":
+        raise NotFound("doctor not found")
+    return d
+
+
+def update_profile(caller, body: DoctorUpdate) -> DoctorApplication:
+    d = get_verified(caller.account_id)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    for k, v in changes.items():
+        setattr(d, k, v)
+    d.search_text = _search_text(d)
+    d.save(condition=Doctor.status == "verified")
+    return application(d)
+
+
+def directory(q: DirectoryQuery) -> Page:
+    """One Query: by hospital (+department prefix), by department, or all verified doctors."""
+    limit = parse_limit(str(q.limit) if q.limit is not None else None)
+    filt = Doctor.search_text.contains(q.q.lower()) if q.q else None
+    if q.hospital:
+        rk = Doctor.dir_sort.startswith(f"{q.department}#") if q.department else None
+        page = query_page(Doctor, Doctor.by_hospital.query, q.hospital, rk, filter_condition=filt,
+                          limit=limit, cursor=q.cursor)
+    elif q.department:
+        page = query_page(Doctor, Doctor.by_department.query, q.department, filter_condition=filt,
+                          limit=limit, cursor=q.cursor)
+    else:
+        page = query_page(Doctor, Doctor.all_verified.query, "verified", filter_condition=filt,
+                          limit=limit, cursor=q.cursor)
+    return Page([card(d) for d in page.items], page.next_cursor)
+
+
+def admin_list(status: str, limit: int | None, cursor: str | None) -> Page:
+    page = query_page(Doctor, Doctor.by_status.query, status, limit=parse_limit(str(limit) if limit else None),
+                      cursor=cursor)
+    return Page([application(d) for d in page.items], page.next_cursor)
+
+
+def admin_get(doctor_id: str) -> DoctorApplication:
+    return application(_get(doctor_id))
+
+
+def verify(caller, doctor_id: str) -> DoctorApplication:
+    d = _get(doctor_id)
+    if d.status == "verified":
+        return application(d)
+    now = clock.now()
+    actions = [Doctor.status.set("verified"), Doctor.verified_at.set(now), Doctor.reject_reason.remove(),
+               Doctor.search_text.set(_search_text(d)), Doctor.dir_all.set("verified"),
+               Doctor.dir_hospital.set(d.hospital), Doctor.dir_department.set(d.department),
+               Doctor.dir_sort.set(f"{d.department}#{d.doctor_id}")]
+    try:
+        with transaction() as tx:
+            tx.update(Doctor(doctor_id), actions=actions, condition=Doctor.status == "pending")
+            emit(tx, "doctor.verified", {"doctor_id": doctor_id, "by": caller.account_id})
+    except TransactWriteError:
+        raise Conflict("only a pending application can be verified", code="invalid_state")
+    accounts.set_role(doctor_id, "doctor")
+    return application(_get(doctor_id))
+
+
+def reject(caller, doctor_id: str, reason: str) -> DoctorApplication:
+    _get(doctor_id)
+    try:
+        with transaction() as tx:
+            tx.update(Doctor(doctor_id), actions=[Doctor.status.set("rejected"), Doctor.reject_reason.set(reason)],
+                      condition=Doctor.status == "pending")
+            emit(tx, "doctor.rejected", {"doctor_id": doctor_id, "by": caller.account_id})
+    except TransactWriteError:
+        raise Conflict("only a pending application can be rejected", code="invalid_state")
+    return application(_get(doctor_id))

@@ -1,0 +1,80 @@
+"""Test harness: moto for AWS, the real Chalice app through ``chalice.test.Client``.
+
+Environment is set here, before ``app`` is imported, because PynamoDB binds table names at import
+and ``chalice.test.Client`` only patches the environment during a call (DESIGN.md lessons).
+Unit tests run with sockets disabled (pytest-socket); end-to-end tests opt in.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from datetime import UTC, datetime
+
+TEST_ENV = json.load(open(os.path.join(os.path.dirname(__file__), "..", ".chalice", "config.json")))["stages"]["test"][
+    "environment_variables"
+]
+os.environ.update(TEST_ENV)
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "cn-north-1", "POWERTOOLS_SERVICE_NAME": "suizhen",
+})
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+import aws_xray_sdk.core  # noqa: E402,F401  (opens a UDP socket at import; do it before sockets are blocked)
+import pytest  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from tests.support import ApiClient  # noqa: E402
+
+
+def seed_secrets(ssm, stage: str = "test") -> None:
+    keys = {"current": "k1", "keys": {"k1": base64.b64encode(os.urandom(32)).decode()}}
+    ssm.put_parameter(Name=f"/suizhen/{stage}/jwt-signing-keys", Value=json.dumps(keys), Type="SecureString",
+                      Overwrite=True)
+    ssm.put_parameter(Name=f"/suizhen/{stage}/data-key", Value=base64.b64encode(os.urandom(32)).decode(),
+                      Type="SecureString", Overwrite=True)
+
+
+@pytest.fixture
+def aws():
+    """A fresh moto account with every table, the bucket and the secrets the service needs."""
+    from chalicelib.core import aws as core_aws
+    from chalicelib.core import idempotency
+    from chalicelib.core.config import get_settings
+    from chalicelib.core.db import create_tables
+
+    get_settings.cache_clear()
+    with mock_aws():
+        core_aws.reset_clients()
+        idempotency.reset()
+        create_tables()
+        seed_secrets(core_aws.client("ssm"))
+        core_aws.client("s3").create_bucket(Bucket=get_settings().attachments_bucket,
+                                            CreateBucketConfiguration={"LocationConstraint": "cn-north-1"})
+        yield
+        core_aws.reset_clients()
+        idempotency.reset()
+
+
+@pytest.fixture
+def clock():
+    """The service clock, frozen; move it with ``clock.advance(hours=1)``."""
+    from chalicelib.core import clock as core_clock
+
+    frozen = core_clock.FrozenClock(datetime(2026, 11, 20, 2, 0, tzinfo=UTC))
+    core_clock.set_clock(frozen)
+    yield frozen
+    core_clock.set_clock(None)
+
+
+@pytest.fixture
+def api(aws):
+    from chalice.test import Client
+
+    import app as app_module
+
+    with Client(app_module.app, stage_name="test") as chalice_client:
+        yield ApiClient(chalice_client)

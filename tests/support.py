@@ -1,0 +1,106 @@
+"""Test helpers: a JSON client over ``chalice.test.Client``, logins through the real SMS flow,
+DynamoDB call counting, and outbox draining."""
+
+from __future__ import annotations
+
+import json
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from unittest.mock import patch
+
+import botocore.client
+
+
+@dataclass
+class Resp:
+    status: int
+    body: Any
+    headers: dict
+
+    @property
+    def error_code(self) -> str | None:
+        return (self.body or {}).get("error", {}).get("code") if isinstance(self.body, dict) else None
+
+
+@dataclass
+class User:
+    account_id: str
+    token: str
+    refresh_token: str
+    phone: str
+    role: str
+    profiles: list = field(default_factory=list)
+
+
+class ApiClient:
+    def __init__(self, client):
+        self.client = client
+        self._ip = 0
+
+    def call(self, method: str, path: str, json_body: Any = None, token: str | None = None,
+             headers: dict | None = None, raw: bytes | str | None = None) -> Resp:
+        h = {"Content-Type": "application/json"}
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        h.update(headers or {})
+        body = raw if raw is not None else (json.dumps(json_body) if json_body is not None else None)
+        r = self.client.http.request(method, path, headers=h, body=body or b"")
+        try:
+            parsed = json.loads(r.body) if r.body else None
+        except ValueError:
+            parsed = r.body
+        return Resp(r.status_code, parsed, dict(r.headers))
+
+    def get(self, path, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path, json_body=None, **kw):
+        return self.call("POST", path, json_body, **kw)
+
+    def patch(self, path, json_body=None, **kw):
+        return self.call("PATCH", path, json_body, **kw)
+
+    def delete(self, path, **kw):
+        return self.call("DELETE", path, **kw)
+
+    # -- flows ---------------------------------------------------------------------------------
+    def last_sms_code(self, phone: str) -> str:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.sns.models import sns_backends
+
+        sent = sns_backends[DEFAULT_ACCOUNT_ID]["cn-north-1"].sms_messages
+        for number, message in reversed(list(sent.values())):
+            if number == f"+86{phone}":
+                return re.search(r"\d{6}", message).group(0)
+        raise AssertionError("no SMS was sent to that phone")
+
+    def login(self, phone: str) -> User:
+        r = self.post("/v1/auth/sms-code", {"phone": phone})
+        assert r.status == 202, r.body
+        r = self.post("/v1/auth/token", {"phone": phone, "code": self.last_sms_code(phone)})
+        assert r.status == 200, r.body
+        return User(r.body["account"]["account_id"], r.body["access_token"], r.body["refresh_token"], phone,
+                    r.body["account"]["role"])
+
+    def relogin(self, user: User) -> User:
+        r = self.post("/v1/auth/refresh", {"refresh_token": user.refresh_token})
+        assert r.status == 200, r.body
+        return User(user.account_id, r.body["access_token"], r.body["refresh_token"], user.phone,
+                    r.body["account"]["role"], user.profiles)
+
+
+@contextmanager
+def count_ddb_calls():
+    """Counts DynamoDB API calls (PynamoDB and boto3 alike) made inside the block."""
+    calls: list[str] = []
+    real = botocore.client.BaseClient._make_api_call
+
+    def counting(self, operation_name, api_params):
+        if self.meta.service_model.service_name == "dynamodb":
+            calls.append(operation_name)
+        return real(self, operation_name, api_params)
+
+    with patch.object(botocore.client.BaseClient, "_make_api_call", counting):
+        yield calls

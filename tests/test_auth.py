@@ -1,0 +1,106 @@
+"""Accounts and auth driven through the HTTP API as a client would."""
+
+import jwt
+
+from tests.support import count_ddb_calls
+
+PHONE = "13800000001"
+
+
+def test_login_me_and_refresh_rotation(api):
+    user = api.login(PHONE)
+    assert user.role == "patient"
+    me = api.get("/v1/me", token=user.token)
+    assert me.status == 200
+    assert me.body["phone_masked"] == "138****0001"
+    assert PHONE not in str(me.body)
+
+    # rotation: a refresh token works once; reusing it revokes the whole family
+    r1 = api.post("/v1/auth/refresh", {"refresh_token": user.refresh_token})
+    assert r1.status == 200
+    reuse = api.post("/v1/auth/refresh", {"refresh_token": user.refresh_token})
+    assert reuse.status == 401 and reuse.error_code == "refresh_token_reused"
+    after = api.post("/v1/auth/refresh", {"refresh_token": r1.body["refresh_token"]})
+    assert after.status == 401
+
+
+def test_same_phone_same_account(api, clock):
+    a = api.login(PHONE)
+    clock.advance(minutes=2)  # the per-phone limit allows one code a minute
+    b = api.login(PHONE)
+    assert a.account_id == b.account_id
+
+
+def test_wrong_code_tries_are_limited(api):
+    assert api.post("/v1/auth/sms-code", {"phone": PHONE}).status == 202
+    for _ in range(5):
+        r = api.post("/v1/auth/token", {"phone": PHONE, "code": "000000" if api.last_sms_code(PHONE) != "000000" else "111111"})
+        assert r.status == 401
+    r = api.post("/v1/auth/token", {"phone": PHONE, "code": api.last_sms_code(PHONE)})
+    assert r.status == 429
+
+
+def test_code_is_single_use(api):
+    api.post("/v1/auth/sms-code", {"phone": PHONE})
+    code = api.last_sms_code(PHONE)
+    assert api.post("/v1/auth/token", {"phone": PHONE, "code": code}).status == 200
+    assert api.post("/v1/auth/token", {"phone": PHONE, "code": code}).status == 401
+
+
+def test_sms_rate_limited_per_phone(api):
+    assert api.post("/v1/auth/sms-code", {"phone": PHONE}).status == 202
+    r = api.post("/v1/auth/sms-code", {"phone": PHONE})
+    assert r.status == 429 and r.error_code == "rate_limited"
+    assert "Retry-After" in r.headers or "retry-after" in r.headers
+
+
+def test_bad_input_is_400_not_500(api):
+    assert api.post("/v1/auth/sms-code", {"phone": "12345"}).status == 400
+    assert api.post("/v1/auth/sms-code", {"phone": PHONE, "extra": 1}).status == 400
+    assert api.post("/v1/auth/sms-code", raw="{not json").status == 400
+    assert api.post("/v1/auth/sms-code", raw="[1,2]").status == 400
+    big = api.post("/v1/auth/sms-code", raw='{"phone": "' + "1" * 70000 + '"}')
+    assert big.status == 413
+    r = api.post("/v1/auth/token", {"phone": PHONE, "code": "12"})
+    assert r.status == 400 and r.body["error"]["request_id"]
+
+
+def test_forged_and_none_tokens_refused(api):
+    user = api.login(PHONE)
+    claims = jwt.decode(user.token, options={"verify_signature": False})
+    none_token = jwt.encode({**claims, "role": "admin"}, key=None, algorithm="none")
+    forged = jwt.encode({**claims, "role": "admin"}, "guessed-secret", algorithm="HS256", headers={"kid": "k1"})
+    for bad in (none_token, forged, user.token[:-3] + "abc", "garbage"):
+        r = api.get("/v1/me", token=bad)
+        assert r.status == 401, bad
+        assert r.error_code == "invalid_token"
+    assert api.get("/v1/me").status == 401  # no header at all
+
+
+def test_expired_token_refused(api, clock):
+    user = api.login(PHONE)
+    clock.advance(minutes=16)
+    r = api.get("/v1/me", token=user.token)
+    assert r.status == 401
+
+
+def test_authorizer_makes_no_dynamodb_call(api):
+    user = api.login(PHONE)
+    from chalicelib.core.http import token_authorizer
+
+    with count_ddb_calls() as calls:
+        token_authorizer({"type": "TOKEN", "authorizationToken": f"Bearer {user.token}", "methodArn": "arn"}, None)
+    assert calls == []
+
+
+def test_get_me_budget(api):
+    user = api.login(PHONE)
+    with count_ddb_calls() as calls:
+        assert api.get("/v1/me", token=user.token).status == 200
+    assert len(calls) <= 2, calls
+
+
+def test_logout_revokes_refresh(api):
+    user = api.login(PHONE)
+    assert api.post("/v1/auth/logout", {"refresh_token": user.refresh_token}, token=user.token).status == 200
+    assert api.post("/v1/auth/refresh", {"refresh_token": user.refresh_token}).status == 401
