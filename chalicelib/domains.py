@@ -4,6 +4,7 @@
 """
 
 from chalicelib.accounts.routes import api as accounts_api
+from chalicelib.core import audit, idempotency, outbox, ratelimit, timers  # noqa: F401  (shared tables)
 from chalicelib.core.openapi import api as system_api
 from chalicelib.doctors.routes import api as doctors_api
 

@@ -38,25 +38,37 @@ def seed_secrets(ssm, stage: str = "test") -> None:
                       Type="SecureString", Overwrite=True)
 
 
-@pytest.fixture
-def aws():
-    """A fresh moto account with every table, the bucket and the secrets the service needs."""
+@pytest.fixture(scope="session")
+def _moto():
+    """One moto account for the session: creating ~20 tables per test would dominate run time."""
     from chalicelib.core import aws as core_aws
-    from chalicelib.core import idempotency
     from chalicelib.core.config import get_settings
     from chalicelib.core.db import create_tables
 
     get_settings.cache_clear()
     with mock_aws():
         core_aws.reset_clients()
-        idempotency.reset()
         create_tables()
         seed_secrets(core_aws.client("ssm"))
         core_aws.client("s3").create_bucket(Bucket=get_settings().attachments_bucket,
                                             CreateBucketConfiguration={"LocationConstraint": "cn-north-1"})
         yield
         core_aws.reset_clients()
-        idempotency.reset()
+
+
+@pytest.fixture
+def aws(_moto):
+    """Every table emptied: each test starts from a clean database."""
+    from chalicelib.core import idempotency
+    from chalicelib.core.db import all_models
+
+    for model in all_models():
+        keys = [model._hash_keyname] + ([model._range_keyname] if model._range_keyname else [])
+        with model.batch_write() as batch:
+            for item in model.scan(attributes_to_get=keys):
+                batch.delete(item)
+    idempotency.reset()
+    yield
 
 
 @pytest.fixture

@@ -13,15 +13,6 @@ from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
@@ -44,6 +35,13 @@ _producer: ContextVar[Callable[[], tuple[int, Any]]] = ContextVar("idempotent_pr
 
 @lru_cache(maxsize=1)
 def _handler():
+    # Imported here: Powertools idempotency is only needed by requests that carry a key.
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
     persistence = DynamoDBPersistenceLayer(table_name=IdempotencyRecord.Meta.table_name)
     config = IdempotencyConfig(
         event_key_jmespath="[caller, key, route]",
@@ -74,6 +72,11 @@ def run_idempotent(ctx, key: str, produce: Callable[[], tuple[int, Any]]) -> tup
         "route": f"{req.method} {req.path} {json.dumps(req.uri_params or {}, sort_keys=True)}",
         "body": (req.raw_body or b"").decode("utf-8", "replace"),
     }
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
     token = _producer.set(produce)
     try:
         result = _handler()(data=data)
