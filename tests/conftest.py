@@ -27,7 +27,7 @@ import aws_xray_sdk.core  # noqa: E402,F401  (opens a UDP socket at import; do i
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from tests.support import ApiClient  # noqa: E402
+from tests.support import ApiClient, OutboxDrain  # noqa: E402
 
 
 def seed_secrets(ssm, stage: str = "test") -> None:
@@ -90,3 +90,11 @@ def api(aws):
 
     with Client(app_module.app, stage_name="test") as chalice_client:
         yield ApiClient(chalice_client)
+
+
+@pytest.fixture
+def drain(aws):
+    """``drain()`` delivers pending outbox events to their consumers (what the stream does on AWS)."""
+    d = OutboxDrain()
+    d.skip_existing()
+    return d

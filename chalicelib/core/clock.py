@@ -42,6 +42,9 @@ class FrozenClock:
     def __call__(self) -> datetime:
         return self.current
 
+    def now(self) -> datetime:
+        return self.current
+
     def advance(self, **kwargs) -> datetime:
         self.current = self.current + timedelta(**kwargs)
         return self.current

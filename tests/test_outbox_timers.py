@@ -1,0 +1,56 @@
+"""The shared event and time machinery: outbox → dispatcher, durable timers."""
+
+from datetime import timedelta
+
+from chalicelib.core import outbox, timers
+from chalicelib.core.outbox import consumer
+from tests.support import count_ddb_calls
+
+SEEN: list[tuple[str, dict]] = []
+
+
+@consumer("test.happened", "timer.test-kind")
+def _record(event_id, payload):
+    SEEN.append((event_id, payload))
+
+
+def test_event_written_with_state_change_reaches_consumer_once(aws, drain):
+    SEEN.clear()
+    with outbox.transaction() as tx:
+        ev = outbox.emit(tx, "test.happened", {"x": 1})
+    assert drain() == ["test.happened"]
+    assert SEEN == [(ev.event_id, {"x": 1})]
+    # redelivery of the same record (stream retry) runs nothing twice
+    assert outbox.deliver(ev.event_id, "test.happened", {"x": 1}) == 0
+    assert len(SEEN) == 1
+
+
+def test_timer_fires_once_when_due(aws, drain, clock):
+    SEEN.clear()
+    tid = timers.schedule("test-kind", clock.now() + timedelta(minutes=10), {"k": "v"}, key="abc")
+    assert tid == "test-kind#abc"
+    assert timers.sweep() == 0
+    clock.advance(minutes=11)
+    assert timers.sweep() == 1
+    assert timers.sweep() == 0  # overlapping or repeated sweeps fire nothing twice
+    drain()
+    assert [p["k"] for _, p in SEEN] == ["v"]
+
+
+def test_cancelled_timer_never_fires(aws, drain, clock):
+    SEEN.clear()
+    tid = timers.schedule("test-kind", clock.now() + timedelta(minutes=1), {}, key="c1")
+    timers.cancel(tid)
+    clock.advance(minutes=5)
+    assert timers.sweep() == 0
+    assert drain() == []
+
+
+def test_sweep_queries_only_and_never_scans(aws, clock):
+    for i in range(3):
+        timers.schedule("test-kind", clock.now() + timedelta(seconds=i), {}, key=f"s{i}")
+    clock.advance(minutes=1)
+    with count_ddb_calls() as calls:
+        assert timers.sweep() == 3
+    assert "Scan" not in calls
+    assert calls.count("Query") == 8  # one per shard
