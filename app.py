@@ -7,17 +7,18 @@ from chalice import Chalice, ConvertToMiddleware, Rate
 
 from chalicelib.core import outbox, timers
 from chalicelib.core.http import authorizer_bp, error_middleware
-from chalicelib.core.observability import logger, metrics
-from chalicelib.domains import APIS
+from chalicelib.core.observability import logger, metrics, tracing_middleware
+from chalicelib.domains import apis
 
 app = Chalice(app_name="suizhen")
 app.api.binary_types.extend(["image/png", "image/svg+xml", "text/calendar"])
 app.register_blueprint(authorizer_bp)
-for api in APIS:
+for api in apis():
     app.register_blueprint(api.bp)
 
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
+app.register_middleware(tracing_middleware)
 app.register_middleware(error_middleware, "http")
 
 

@@ -1,15 +1,13 @@
 """Request and response bodies of the accounts routes."""
 
-from __future__ import annotations
-
 import re
 from datetime import date
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, RootModel, field_validator
 
 from chalicelib.core import clock
-from chalicelib.core.schemas import Request, Response
+from chalicelib.core.schemas import Ok, Request, Response  # noqa: F401  (Ok is named by routes)
 
 _PHONE = re.compile(r"^1[3-9]\d{9}$")
 _ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
@@ -131,3 +129,7 @@ class MeUpdate(Request):
 
 class LogoutRequest(Request):
     refresh_token: str = Field(min_length=10, max_length=200)
+
+
+class ProfileList(RootModel[list[ProfileOut]]):
+    pass

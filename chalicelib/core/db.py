@@ -36,7 +36,9 @@ def register(model: M) -> M:
 
 
 def all_models() -> list[type[Model]]:
-    import chalicelib.domains  # noqa: F401  (imports every domain's models)
+    from chalicelib.domains import load_all
+
+    load_all()
 
     return list(_MODELS)
 

@@ -1,4 +1,4 @@
-"""Powertools Logger, Metrics and Tracer, configured once.
+"""Powertools Logger, Metrics and Tracer, configured once (the Tracer lazily).
 
 The logger's formatter scrubs mainland phone numbers and resident ID numbers from every line,
 whatever a caller passed in, as a last line of defence: code logs ids, never personal data.
@@ -7,8 +7,9 @@ whatever a caller passed in, as a last line of defence: code logs ids, never per
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
@@ -26,4 +27,17 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
 
 logger = Logger(service="suizhen", logger_formatter=RedactingFormatter())
 metrics = Metrics(namespace="Suizhen", service="suizhen")
-tracer = Tracer(service="suizhen")
+
+
+@lru_cache(maxsize=1)
+def _tracing_middleware():
+    # The X-Ray SDK costs ~100 ms to import: load it on the first request, not at import.
+    from aws_lambda_powertools import Tracer
+    from chalice import ConvertToMiddleware
+
+    return ConvertToMiddleware(Tracer(service="suizhen").capture_lambda_handler)
+
+
+def tracing_middleware(event, get_response):
+    """Powertools Tracer around every handler (a no-op when POWERTOOLS_TRACE_DISABLED)."""
+    return _tracing_middleware()(event, get_response)

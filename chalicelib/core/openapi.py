@@ -6,10 +6,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from pydantic import TypeAdapter
-
-from .http import ROUTES, Api, Ctx
-from .schemas import ErrorBody
+from .http import ROUTES, Api, Ctx, ListOf
 
 api = Api("system")
 
@@ -19,12 +16,20 @@ _STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 4
 
 
 def _schema(tp: Any, defs: dict) -> dict:
+    from pydantic import TypeAdapter
+
+    if isinstance(tp, ListOf):
+        return {"type": "object", "required": ["items", "next_cursor"],
+                "properties": {"items": {"type": "array", "items": _schema(tp.item, defs)},
+                               "next_cursor": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}
     schema = TypeAdapter(tp).json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
     defs.update(schema.pop("$defs", {}))
     return schema
 
 
 def _request_schema(tp: Any, defs: dict) -> dict:
+    from pydantic import TypeAdapter
+
     schema = TypeAdapter(tp).json_schema(ref_template="#/components/schemas/{model}", mode="validation")
     defs.update(schema.pop("$defs", {}))
     return schema
@@ -32,6 +37,10 @@ def _request_schema(tp: Any, defs: dict) -> dict:
 
 @lru_cache(maxsize=1)
 def document() -> dict:
+    from pydantic import TypeAdapter
+
+    from .schemas import ErrorBody
+
     defs: dict = {}
     paths: dict = {}
     error_ref = {"$ref": "#/components/schemas/ErrorBody"}
@@ -44,7 +53,7 @@ def document() -> dict:
         params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
                   for n in re.findall(r"{(\w+)}", spec.path)]
         if spec.query is not None:
-            qs = _request_schema(spec.query, defs)
+            qs = _request_schema(spec.resolve(spec.query), defs)
             for name, prop in qs.get("properties", {}).items():
                 params.append({"name": name, "in": "query", "required": name in qs.get("required", []),
                                "schema": prop})
@@ -55,10 +64,10 @@ def document() -> dict:
             op["parameters"] = params
         if spec.request is not None:
             op["requestBody"] = {"required": True,
-                                 "content": {"application/json": {"schema": _request_schema(spec.request, defs)}}}
+                                 "content": {"application/json": {"schema": _request_schema(spec.resolve(spec.request), defs)}}}
         ok: dict = {"description": _STATUS_TEXT.get(spec.status, "OK")}
         if spec.produces == "application/json" and spec.response is not None:
-            ok["content"] = {"application/json": {"schema": _schema(spec.response, defs)}}
+            ok["content"] = {"application/json": {"schema": _schema(spec.resolve(spec.response), defs)}}
         elif spec.produces != "application/json":
             ok["content"] = {spec.produces: {"schema": {"type": "string"}}}
         responses: dict = {str(spec.status): ok}

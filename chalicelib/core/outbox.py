@@ -93,6 +93,9 @@ def consumer(*event_types: str) -> Callable[[Consumer], Consumer]:
 
 
 def consumers_for(type_: str) -> list[tuple[str, Consumer]]:
+    from chalicelib.domains import load_all
+
+    load_all()  # services register their consumers when imported
     return list(_CONSUMERS.get(type_, []))
 
 

@@ -1,32 +1,31 @@
-"""Base classes for request/response schemas and the shared error/list shapes."""
+"""Base classes for request/response schemas and the shared error/list shapes.
 
-from __future__ import annotations
+``defer_build`` postpones building each model's validator to its first use, which keeps the
+cold import of the app small (there are many schemas; most requests touch a few).
+"""
 
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-
-T = TypeVar("T")
 
 
 class Request(BaseModel):
     """Request bodies and query strings: unknown fields are an error, strings are trimmed."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class Response(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class ListOf(Response, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = None
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class ListQuery(Request):
     limit: int | None = None
     cursor: str | None = None
+
+
+class Ok(Response):
+    ok: bool = True
 
 
 class ErrorDetail(Response):

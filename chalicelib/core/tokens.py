@@ -12,8 +12,6 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-import jwt
-
 from . import clock
 from .aws import secret_parameter
 from .config import get_settings
@@ -35,6 +33,8 @@ def _keys() -> tuple[str, dict[str, bytes]]:
 
 
 def issue_access_token(account_id: str, role: str) -> tuple[str, int]:
+    import jwt  # imported on first use: keeps cold import of the app small
+
     s = get_settings()
     kid, keys = _keys()
     now = clock.now()
@@ -52,6 +52,8 @@ def issue_access_token(account_id: str, role: str) -> tuple[str, int]:
 
 def verify_access_token(token: str) -> Claims | None:
     """Claims of a valid token, or None. Only HS256 with a known kid is accepted (no ``none``)."""
+    import jwt
+
     s = get_settings()
     try:
         header = jwt.get_unverified_header(token)

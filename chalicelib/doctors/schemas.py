@@ -1,7 +1,5 @@
 """Request and response bodies of the doctors routes."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field
