@@ -247,7 +247,8 @@ class Api:
                 if key:
                     from .idempotency import run_idempotent
 
-                    status_code, body = run_idempotent(ctx, key, lambda: (status, dump(fn(ctx, **params))))
+                    status_code, body = run_idempotent(ctx, key, lambda: (status, dump(fn(ctx, **params))),
+                                                       bp.lambda_context)
                     return HttpResponse(body=body, status_code=status_code,
                                         headers={"Content-Type": "application/json"})
                 result = fn(ctx, **params)

@@ -55,14 +55,14 @@ def _handler():
         status, body = _producer.get()()
         return {"status": status, "body": body}
 
-    return handle
+    return handle, config
 
 
 def reset() -> None:
     _handler.cache_clear()
 
 
-def run_idempotent(ctx, key: str, produce: Callable[[], tuple[int, Any]]) -> tuple[int, Any]:
+def run_idempotent(ctx, key: str, produce: Callable[[], tuple[int, Any]], lambda_context: Any = None) -> tuple[int, Any]:
     if not 1 <= len(key) <= 128 or not key.isprintable():
         raise BadRequest("Idempotency-Key must be 1-128 printable characters", code="invalid_idempotency_key")
     req = ctx.request
@@ -77,9 +77,13 @@ def run_idempotent(ctx, key: str, produce: Callable[[], tuple[int, Any]]) -> tup
         IdempotencyValidationError,
     )
 
+    handle, config = _handler()
+    if lambda_context is not None:
+        # an in-progress record of a function that timed out expires with it, so a retry can run
+        config.register_lambda_context(lambda_context)
     token = _producer.set(produce)
     try:
-        result = _handler()(data=data)
+        result = handle(data=data)
     except IdempotencyValidationError:
         raise Unprocessable("Idempotency-Key was already used with a different request", code="idempotency_key_reused")
     except IdempotencyAlreadyInProgressError:
