@@ -278,13 +278,17 @@ _CHALICE_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed
 
 
 def error_middleware(event, get_response):
-    """Renders ApiError and Chalice's own error bodies in our error format, with a request id."""
+    """Renders ApiError and Chalice's own error bodies in our error format, with a request id
+    that also goes on every log line of the request."""
     rid = request_id_of(event.context)
+    log.append_keys(request_id=rid)
     try:
         response = get_response(event)
     except ApiError as exc:
         if exc.status >= 500:
-            log.exception("api error", extra={"request_id": rid})
+            log.exception("api error")
+        else:
+            log.info("request refused", extra={"status": exc.status, "code": exc.code})
         return error_response(exc, rid)
     body = response.body
     if response.status_code >= 400 and isinstance(body, dict) and "Code" in body and "Message" in body:
