@@ -16,6 +16,7 @@ run: $(STAMP)
 	$(BIN)/python -m devstack
 
 test: $(STAMP)
+	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

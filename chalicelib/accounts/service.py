@@ -179,6 +179,13 @@ def get_account(account_id: str) -> Account:
         raise NotFound("account not found")
 
 
+def phone_index_of(account_id: str) -> str:
+    """Blind index of the account's phone number (compare phones without revealing them)."""
+    from chalicelib.core.crypto import unseal
+
+    return blind_index(unseal(get_account(account_id).phone_sealed), "phone")
+
+
 def account_out(a: Account) -> AccountOut:
     return AccountOut(account_id=a.account_id, role=a.role, phone_masked=a.phone_masked,
                       display_name=a.display_name, created_at=clock.iso(a.created_at))

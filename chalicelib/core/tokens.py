@@ -27,7 +27,8 @@ class Claims:
     token_id: str
 
 
-def _keys() -> tuple[str, dict[str, bytes]]:
+def signing_keys() -> tuple[str, dict[str, bytes]]:
+    """(current kid, {kid: key}) — also used to derive other signing keys (binding codes)."""
     raw = json.loads(secret_parameter(get_settings().signing_keys_param))
     return raw["current"], {kid: base64.b64decode(k) for kid, k in raw["keys"].items()}
 
@@ -36,7 +37,7 @@ def issue_access_token(account_id: str, role: str) -> tuple[str, int]:
     import jwt  # imported on first use: keeps cold import of the app small
 
     s = get_settings()
-    kid, keys = _keys()
+    kid, keys = signing_keys()
     now = clock.now()
     claims = {
         "sub": account_id,
@@ -57,7 +58,7 @@ def verify_access_token(token: str) -> Claims | None:
     s = get_settings()
     try:
         header = jwt.get_unverified_header(token)
-        _, keys = _keys()
+        _, keys = signing_keys()
         key = keys.get(header.get("kid", ""))
         if key is None or header.get("alg") != "HS256":
             return None
