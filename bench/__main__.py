@@ -4,8 +4,12 @@ import importlib
 import os
 import pkgutil
 import sys
+import warnings
 
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("SUIZHEN_SMS_PER_IP_PER_HOUR", "100000")  # the bench signs many users up from one address
+
+warnings.filterwarnings("ignore", "No application metrics to publish")
 
 from bench.harness import Env, cold_import, measure, report  # noqa: E402
 
