@@ -33,3 +33,5 @@ class Settings(BaseModel):
     max_body_bytes: int = 64 * 1024
     idempotency_ttl_s: int = Field(default=26 * 3600, ge=26 * 3600)
     secrets_cache_ttl_s: int = 300
+    platform_fee_bps: int = Field(default=1000, ge=0, le=10000)  # platform's share of each paid order
+    payment_check_after_s: int = 180  # reconcile an unconfirmed payment attempt after this long
