@@ -107,42 +107,17 @@ def count_ddb_calls():
 
 
 class OutboxDrain:
-    """Plays DynamoDB Streams → dispatcher in tests: reads new records from the outbox table's
-    stream (moto) and hands them to the real dispatcher, as the Lambda event source would."""
+    """Plays DynamoDB Streams → dispatcher in tests: new records of the outbox table's stream
+    (moto) go to the real dispatcher, as the Lambda event source would deliver them."""
 
     def __init__(self):
-        self._iterators: dict[str, str] = {}
-
-    def _streams(self):
-        import boto3
-        from botocore.config import Config
-
-        from chalicelib.core.aws import client
         from chalicelib.core.outbox import OutboxEvent
+        from chalicelib.core.streams import StreamReader
 
-        arn = client("dynamodb").describe_table(TableName=OutboxEvent.Meta.table_name)["Table"]["LatestStreamArn"]
-        # botocore would route a stream ARN to an account-specific host that moto does not serve
-        streams = boto3.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
-        return streams, arn
+        self.reader = StreamReader(OutboxEvent.Meta.table_name)
 
     def skip_existing(self):
-        """Start reading from now on (ignore what earlier tests left in the stream)."""
-        streams, arn = self._streams()
-        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-            self._iterators[shard["ShardId"]] = streams.get_shard_iterator(
-                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST")["ShardIterator"]
-
-    def records(self) -> list[dict]:
-        streams, arn = self._streams()
-        out = []
-        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-            sid = shard["ShardId"]
-            it = self._iterators.get(sid) or streams.get_shard_iterator(
-                StreamArn=arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-            resp = streams.get_records(ShardIterator=it)
-            out.extend(resp["Records"])
-            self._iterators[sid] = resp["NextShardIterator"]
-        return out
+        self.reader.skip_existing()
 
     def __call__(self, max_rounds: int = 10) -> list[str]:
         """Deliver until the outbox is quiet (consumers may emit further events); returns event types."""
@@ -150,7 +125,7 @@ class OutboxDrain:
 
         seen = []
         for _ in range(max_rounds):
-            recs = [r for r in self.records() if r["eventName"] == "INSERT"]
+            recs = [r for r in self.reader.read() if r["eventName"] == "INSERT"]
             if not recs:
                 return seen
             seen.extend(r["dynamodb"]["NewImage"]["type"]["S"] for r in recs)

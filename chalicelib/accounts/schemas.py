@@ -93,7 +93,9 @@ class ProfileCreate(Request):
 
     @field_validator("birth_date")
     @classmethod
-    def _bd(cls, v: date) -> date:
+    def _bd(cls, v: date | None) -> date | None:
+        if v is None:
+            return v
         if v > clock.now().astimezone(clock.SHANGHAI).date() or v.year < 1900:
             raise ValueError("birth date must be a past date after 1900")
         return v

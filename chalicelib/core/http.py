@@ -157,6 +157,8 @@ def _validate(model: Any, data: Any, where: str):
 
     try:
         return model.model_validate(data)
+    except TypeError:  # a validator met a value of a type it did not expect
+        raise BadRequest(f"{where} is invalid", code="validation_error")
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_context=False, include_input=False)
         first = errors[0] if errors else {}

@@ -7,6 +7,7 @@ whatever a caller passed in, as a last line of defence: code logs ids, never per
 from __future__ import annotations
 
 import re
+import warnings
 from functools import lru_cache
 
 from aws_lambda_powertools import Logger, Metrics
@@ -24,6 +25,9 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
     def serialize(self, log: dict) -> str:
         return scrub(super().serialize(log))
 
+
+# Powertools warns on every request that records no metric; that is normal here.
+warnings.filterwarnings("ignore", "No application metrics to publish")
 
 logger = Logger(service="suizhen", logger_formatter=RedactingFormatter())
 metrics = Metrics(namespace="Suizhen", service="suizhen")

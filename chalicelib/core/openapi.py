@@ -11,7 +11,8 @@ from .http import ROUTES, Api, Ctx, ListOf
 api = Api("system")
 
 _STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Invalid request",
-                401: "Missing, invalid or expired token", 403: "Wrong role", 404: "Not found (or not yours)",
+                401: "Missing, invalid or expired token", 415: "Unsupported Content-Type",
+                403: "Wrong role", 404: "Not found (or not yours)",
                 409: "State conflict", 413: "Body too large", 422: "Rule violated", 429: "Rate limited"}
 
 
@@ -44,6 +45,10 @@ def document() -> dict:
     defs: dict = {}
     paths: dict = {}
     error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    # A request without an Authorization header is refused by the gateway itself; on AWS its
+    # gateway response renders ErrorBody (infra/), `chalice local` answers {"message": ...}.
+    gateway_or_error = {"anyOf": [error_ref, {"type": "object", "required": ["message"],
+                                              "properties": {"message": {"type": ["string", "null"]}}}]}
     _schema(ErrorBody, defs)
     defs["ErrorBody"] = TypeAdapter(ErrorBody).json_schema(ref_template="#/components/schemas/{model}")
     defs.update(defs["ErrorBody"].pop("$defs", {}))
@@ -72,8 +77,10 @@ def document() -> dict:
             ok["content"] = {spec.produces: {"schema": {"type": "string"}}}
         responses: dict = {str(spec.status): ok}
         codes = set(spec.errors)
-        if spec.request is not None or spec.query is not None:
+        if spec.request is not None or spec.query is not None or spec.idempotent:
             codes |= {400}
+        if spec.method in ("POST", "PUT", "PATCH"):
+            codes |= {415}
         if spec.auth:
             codes |= {401}
         if spec.roles:
@@ -83,8 +90,12 @@ def document() -> dict:
         if spec.request is not None:
             codes |= {413}
         for code in sorted(codes):
-            responses[str(code)] = {"description": _STATUS_TEXT.get(code, "Error"),
-                                    "content": {"application/json": {"schema": error_ref}}}
+            provider_callback = not spec.auth and spec.request is None and spec.method == "POST"
+            schema = gateway_or_error if code in (401, 403) or provider_callback else error_ref
+            content = {"application/json": {"schema": schema}}
+            if spec.produces == "text/html" and code == 404:
+                content = {"text/html": {"schema": {"type": "string"}}}
+            responses[str(code)] = {"description": _STATUS_TEXT.get(code, "Error"), "content": content}
         if spec.auth:
             op["security"] = [{"bearerAuth": []}]
         op["responses"] = responses

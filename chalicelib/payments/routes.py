@@ -44,18 +44,20 @@ def _wechat_reply(handler, ctx: Ctx) -> HttpResponse:
     return HttpResponse(body="", status_code=204)
 
 
-@api.route("/v1/payments/wechat/notify", "POST", auth=False, summary="WeChat Pay v3 payment notification")
+@api.route("/v1/payments/wechat/notify", "POST", auth=False, status=204, errors=(400, 401),
+           summary="WeChat Pay v3 payment notification (204 after the durable write)")
 def wechat_notify(ctx: Ctx):
     return _wechat_reply(service.handle_wechat_payment, ctx)
 
 
-@api.route("/v1/payments/wechat/refund-notify", "POST", auth=False, summary="WeChat Pay v3 refund notification")
+@api.route("/v1/payments/wechat/refund-notify", "POST", auth=False, status=204, errors=(400, 401),
+           summary="WeChat Pay v3 refund notification (204 after the durable write)")
 def wechat_refund_notify(ctx: Ctx):
     return _wechat_reply(service.handle_wechat_refund, ctx)
 
 
 @api.route("/v1/payments/alipay/notify", "POST", auth=False, content_types=["application/x-www-form-urlencoded"],
-           produces="text/plain", summary="Alipay async notification (replies `success` after the write)")
+           produces="text/plain", errors=(400,), summary="Alipay async notification (replies `success` after the write)")
 def alipay_notify(ctx: Ctx):
     from chalicelib.payments.wechat import SignatureError
 

@@ -1,0 +1,53 @@
+"""Demo data, created through the real services and idempotent across restarts."""
+
+from datetime import date
+
+from chalicelib.accounts import service as accounts
+from chalicelib.accounts.models import Profile
+from chalicelib.accounts.schemas import ProfileCreate
+from chalicelib.core.crypto import blind_index
+from chalicelib.core.errors import Conflict
+from chalicelib.core.http import Caller
+from chalicelib.doctors import service as doctors
+from chalicelib.doctors.schemas import DoctorApply
+
+ADMIN = "13800000000"
+DOCTORS = [
+    ("13800000001", DoctorApply(name="王建国", hospital="北京协和医院", department="心内科", title="chief",
+                                specialties=["高血压", "冠心病"], licence_no="110000199001", bio="心内科主任医师")),
+    ("13800000002", DoctorApply(name="李秀英", hospital="上海华山医院", department="骨科", title="associate_chief",
+                                specialties=["关节置换", "运动损伤"], licence_no="310000198802", bio="骨科副主任医师")),
+]
+PATIENTS = [
+    ("13900000001", [("self", "张伟", "male", date(1968, 3, 5)), ("child", "张小雨", "female", date(2016, 7, 1))]),
+    ("13900000002", [("self", "刘芳", "female", date(1975, 11, 20))]),
+]
+
+
+def _account(phone: str):
+    return accounts._account_for_phone(phone, blind_index(phone, "phone"))
+
+
+def seed() -> list[tuple[str, str, str]]:
+    out = []
+    admin = _account(ADMIN)
+    accounts.set_role(admin.account_id, "admin")
+    out.append(("admin", ADMIN, "operator: verifies doctors, refunds"))
+    for phone, application in DOCTORS:
+        acct = _account(phone)
+        try:
+            doctors.apply(Caller(acct.account_id, acct.role), application)
+        except Conflict:
+            pass
+        doctors.verify(Caller(admin.account_id, "admin"), acct.account_id)
+        out.append(("doctor", phone, f"{application.name} · {application.hospital} {application.department}"))
+    for phone, profiles in PATIENTS:
+        acct = _account(phone)
+        caller = Caller(acct.account_id, "patient")
+        existing = {p.real_name for p in Profile.query(acct.account_id)}
+        for relation, name, gender, born in profiles:
+            if name not in existing:
+                accounts.create_profile(caller, ProfileCreate(relation=relation, real_name=name, gender=gender,
+                                                              birth_date=born))
+        out.append(("patient", phone, "profiles: " + ", ".join(p[1] for p in profiles)))
+    return out

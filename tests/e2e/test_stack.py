@@ -1,0 +1,71 @@
+"""End to end over HTTP against the real local stack: moto server, chalice local, the outbox
+dispatcher, the scheduler tick and the sandbox payment provider, as `make run` starts them."""
+
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.enable_socket]
+
+
+def until(fn, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError("condition not reached")
+
+
+def test_login_profile_doctor_verify_directory_bind_pay(stack):
+    patient = stack.login("13900000002")  # a demo patient
+    tok = patient["access_token"]
+    status, me = stack.call("GET", "/v1/me", token=tok)
+    assert status == 200 and me["phone_masked"] == "139****0002"
+    status, child = stack.call("POST", "/v1/me/profiles", {"relation": "child", "real_name": "刘小小", "gender": "male",
+                                                           "birth_date": "2019-06-01"}, token=tok)
+    assert status == 201
+
+    applicant = stack.login("13700009999")
+    status, app = stack.call("POST", "/v1/doctor/application", {
+        "name": "陈医生", "hospital": "四川大学华西医院", "department": "神经内科", "title": "attending",
+        "licence_no": "510000200101"}, token=applicant["access_token"])
+    assert status == 201 and app["status"] == "pending"
+    admin = stack.login("13800000000")
+    status, _ = stack.call("POST", f"/v1/admin/doctors/{app['doctor_id']}/verify", token=admin["access_token"])
+    assert status == 200
+    status, found = stack.call("GET", "/v1/doctors?hospital=%E5%9B%9B%E5%B7%9D%E5%A4%A7%E5%AD%A6%E5%8D%8E%E8%A5%BF%E5%8C%BB%E9%99%A2")
+    assert [d["name"] for d in found["items"]] == ["陈医生"]
+
+    # the new doctor (role refreshed) shows a live code; the patient binds the child's profile
+    status, doctor = stack.call("POST", "/v1/auth/refresh", {"refresh_token": applicant["refresh_token"]})
+    dtok = doctor["access_token"]
+    assert doctor["account"]["role"] == "doctor"
+    status, code = stack.call("POST", "/v1/doctor/codes/live", token=dtok)
+    today = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600))
+    status, binding = stack.call("POST", "/v1/bindings", {
+        "code": code["code"], "profile_id": child["profile_id"], "visit_date": today, "visit_type": "outpatient",
+        "hospital": "四川大学华西医院", "consent": {"accepted": True, "version": "2026-01"}}, token=tok)
+    assert status == 201 and binding["status"] == "active"
+
+    # the dispatcher delivers binding.activated: the conversation appears
+    convs = until(lambda: stack.call("GET", "/v1/conversations", token=tok)[1]["items"])
+    conv = convs[0]["conversation_id"]
+    assert stack.call("POST", f"/v1/conversations/{conv}/messages", {"text": "医生好"}, token=tok)[0] == 201
+
+    # a paid consultation through the sandbox provider's signed callback
+    stack.call("PUT", "/v1/doctor/consultation-package", {"price_fen": 2000}, token=dtok)
+    status, consult = stack.call("POST", f"/v1/conversations/{conv}/consultations", token=tok)
+    assert status == 201
+    status, params = stack.call("POST", f"/v1/orders/{consult['order_id']}/pay", {"channel": "wechat_app"}, token=tok)
+    assert status == 200 and params["params"]["prepayid"]
+    status, delivered = stack.call("POST", "/sandbox/pay", {"order_id": consult["order_id"]}, base=stack.sandbox)
+    assert delivered == {"delivered": True, "api_status": 204}
+    assert stack.call("GET", f"/v1/orders/{consult['order_id']}", token=tok)[1]["status"] == "paid"
+    until(lambda: stack.call("GET", f"/v1/conversations/{conv}", token=tok)[1]["consultation_id"])
+
+
+def test_landing_page_and_openapi(stack):
+    status, doc = stack.call("GET", "/v1/openapi.json")
+    assert status == 200 and doc["openapi"].startswith("3.")
