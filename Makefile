@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint openapi deploy-package clean
+.PHONY: run test bench lint infra package clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,6 +22,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+infra: $(STAMP)
+	$(BIN)/python -m infra.build
+
+# Deployable artefacts for AWS (see infra/README.md): Chalice's template merged with infra/.
+package: infra
+	rm -rf build/package
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-cn-north-1} $(BIN)/chalice package --stage prod --merge-template infra/template.json build/package
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
