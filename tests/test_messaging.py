@@ -2,12 +2,14 @@
 
 import base64
 import json
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 import requests
 
 from chalicelib.core import timers
+from chalicelib.core.http import Caller
 from chalicelib.messaging import service
 from chalicelib.messaging.models import Conversation
 from chalicelib.payments.models import Order
@@ -126,6 +128,17 @@ def test_group_send(api, chat, drain):
         assert api.get(f"/v1/conversations/{c}/messages?limit=1", token=user.token).body["items"][0]["text"] == "本周六义诊"
 
 
+@contextmanager
+def reads_snapshot(snapshot):
+    """Every read of the conversation returns ``snapshot``: a read that happened earlier."""
+    real = Conversation.get
+    Conversation.get = classmethod(lambda cls, key, **kw: snapshot)
+    try:
+        yield
+    finally:
+        Conversation.get = real
+
+
 def test_unread_counts_interleaved(api, chat):
     _, doctor, alice, _, conv = chat
     unread = lambda: api.get(f"/v1/conversations/{conv}", token=alice.token).body["unread"]  # noqa: E731
@@ -135,27 +148,15 @@ def test_unread_counts_interleaved(api, chat):
     # the patient's read races a new message: the marker stops at what the read saw
     stale = Conversation.get(conv)
     say(api, doctor, conv, "三")
-    real = Conversation.get
-    Conversation.get = classmethod(lambda cls, key, **kw: stale)
-    try:
-        from chalicelib.core.http import Caller
-
-        service.mark_read(Caller(alice.account_id, "patient"), conv)
-    except Exception:
-        pass
-    finally:
-        Conversation.get = real
+    reader = Caller(alice.account_id, "patient")
+    with reads_snapshot(stale):
+        service.mark_read(reader, conv)
     assert unread() == 1
     assert api.post(f"/v1/conversations/{conv}/read", token=alice.token).body["unread"] == 0
     assert unread() == 0
     # an older read can never move the marker backwards
-    Conversation.get = classmethod(lambda cls, key, **kw: stale)
-    try:
-        service.mark_read(Caller(alice.account_id, "patient"), conv)
-    except Exception:
-        pass
-    finally:
-        Conversation.get = real
+    with reads_snapshot(stale):
+        service.mark_read(reader, conv)
     assert unread() == 0
 
 
