@@ -119,7 +119,7 @@ class OutboxDrain:
     def skip_existing(self):
         self.reader.skip_existing()
 
-    def __call__(self, max_rounds: int = 10) -> list[str]:
+    def __call__(self, max_rounds: int = 20) -> list[str]:
         """Deliver until the outbox is quiet (consumers may emit further events); returns event types."""
         from chalicelib.core.outbox import dispatch
 

@@ -54,3 +54,21 @@ def test_sweep_queries_only_and_never_scans(aws, clock):
         assert timers.sweep() == 3
     assert "Scan" not in calls
     assert calls.count("Query") == 8  # one per shard
+
+
+def test_events_after_a_cancelled_transaction_still_arrive(aws, drain):
+    """A refused transaction must not blind the stream reader to later events."""
+    import pytest
+    from pynamodb.exceptions import TransactWriteError
+
+    SEEN.clear()
+    first = outbox.publish("test.happened", {"n": 1})
+    with pytest.raises(TransactWriteError):
+        with outbox.transaction() as tx:
+            outbox.emit(tx, "test.happened", {"n": 2})
+            tx.save(outbox.OutboxEvent(first.event_id, type="x", payload={}, created_at=first.created_at,
+                                       expires_at=first.expires_at),
+                    condition=outbox.OutboxEvent.event_id.does_not_exist())
+    outbox.publish("test.happened", {"n": 3})
+    drain()
+    assert [p["n"] for _, p in SEEN] == [1, 3]
