@@ -167,6 +167,14 @@ def refresh_eligibility(doctor_id: str, profile_id: str) -> bool:
     return b is not None
 
 
+def _eligible(doctor_id: str, profile_id: str, account_id: str) -> bool:
+    try:
+        item = BookingLock.get(_elig_key(doctor_id, profile_id), consistent_read=True)
+    except BookingLock.DoesNotExist:
+        return False
+    return bool(item.active) and item.account_id == account_id
+
+
 @consumer("binding.activated", "binding.unblocked", "binding.blocked", "binding.ended", "binding.rejected")
 def _on_binding_changed(event_id: str, payload: dict) -> None:
     # Reads the current state rather than trusting the event, so out-of-order delivery is harmless.
@@ -399,7 +407,7 @@ def _commit_seat(s: Session, booking_id: str, order, *, account_id: str, profile
             return b
         except TransactWriteError as exc:
             failed = _failed(with_tx, exc)
-            if failed == {"elig"} and attempt == 1 and refresh_eligibility(s.doctor_id, profile_id):
+            if "elig" in failed and attempt == 1 and refresh_eligibility(s.doctor_id, profile_id):
                 continue  # the projection had not seen this binding yet
             raise _seat_error(failed) from None
     raise AssertionError("unreachable")
@@ -410,10 +418,10 @@ def _seat_error(failed: set[str]):
         return Conflict("the request is no longer open", code="invalid_state")
     if "wait" in failed:
         return Conflict("the waitlist entry is gone", code="invalid_state")
+    if "elig" in failed:  # first: says nothing about a profile the caller does not manage
+        return Unprocessable("only patients with an active binding to this doctor may book", code="not_bound")
     if "seat" in failed:
         return Conflict("this patient already has a booking in this session", code="already_booked")
-    if "elig" in failed:
-        return Unprocessable("only patients with an active binding to this doctor may book", code="not_bound")
     if "holds" in failed:
         return TooManyRequests(f"at most {_max_holds()} unpaid holds at a time; pay or cancel one first",
                                code="too_many_holds")
@@ -634,8 +642,10 @@ def join_waitlist(caller, session_id: str, profile_id: str) -> WaitlistOut:
                                            "account_id": caller.account_id, "profile_id": profile_id})
     except TransactWriteError as exc:
         failed = _failed(tx, exc)
-        if failed == {"elig"} and refresh_eligibility(s.doctor_id, profile_id):
-            return join_waitlist(caller, session_id, profile_id)
+        if "elig" in failed:
+            if refresh_eligibility(s.doctor_id, profile_id) and _eligible(s.doctor_id, profile_id, caller.account_id):
+                return join_waitlist(caller, session_id, profile_id)
+            raise _seat_error({"elig"}) from None
         if "wait" in failed:
             raise Conflict("this patient is already on the waitlist", code="already_waitlisted")
         raise _seat_error(failed) from None

@@ -1,0 +1,134 @@
+"""Messaging tables: conversations, messages, consultations, doctors' packages, attachments."""
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.core.db import meta, register
+
+
+class _ByActivity(GlobalSecondaryIndex):
+    class Meta:
+        projection = AllProjection()
+
+
+class DoctorInbox(_ByActivity):
+    class Meta(_ByActivity.Meta):
+        index_name = "doctor_inbox"
+
+    doctor_id = UnicodeAttribute(hash_key=True)
+    activity_key = UnicodeAttribute(range_key=True)  # "<last activity UTC>#<conversation_id>"
+
+
+class PatientInbox(_ByActivity):
+    class Meta(_ByActivity.Meta):
+        index_name = "patient_inbox"
+
+    patient_account_id = UnicodeAttribute(hash_key=True)
+    activity_key = UnicodeAttribute(range_key=True)
+
+
+@register
+class Conversation(Model):
+    """One per binding. ``seq`` numbers messages; each side's read marker is a seq, so unread
+    counts are ``seq - read_seq`` and stay right under any interleaving of sends and reads."""
+
+    Meta = meta("conversations")
+    conversation_id = UnicodeAttribute(hash_key=True)  # = binding id
+    doctor_id = UnicodeAttribute()
+    patient_account_id = UnicodeAttribute()
+    profile_id = UnicodeAttribute()
+    patient_name = UnicodeAttribute()
+    status = UnicodeAttribute(default="active")  # active | inactive (binding ended or blocked)
+    seq = NumberAttribute(default=0)
+    doctor_read_seq = NumberAttribute(default=0)
+    patient_read_seq = NumberAttribute(default=0)
+    activity_key = UnicodeAttribute()
+    last_preview = UnicodeAttribute(null=True)
+    last_at = UTCDateTimeAttribute()
+    free_until = UTCDateTimeAttribute()
+    free_messages = NumberAttribute(default=0)
+    free_used = NumberAttribute(default=0)
+    consultation_id = UnicodeAttribute(null=True)  # the open paid consultation, if any
+    consult_ends_at = UTCDateTimeAttribute(null=True)
+    consult_messages_left = NumberAttribute(default=0)
+    consult_answered = BooleanAttribute(default=False)
+    created_at = UTCDateTimeAttribute()
+    doctor_inbox = DoctorInbox()
+    patient_inbox = PatientInbox()
+
+
+@register
+class Message(Model):
+    Meta = meta("messages")
+    conversation_id = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+    message_id = UnicodeAttribute()
+    kind = UnicodeAttribute()  # text | image | file | card
+    sender_role = UnicodeAttribute()  # patient | doctor | system
+    sender_id = UnicodeAttribute(null=True)
+    doctor_id = UnicodeAttribute()  # participants, so one Query can authorise the page
+    patient_account_id = UnicodeAttribute()
+    text = UnicodeAttribute(null=True)
+    attachment_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    card = JSONAttribute(null=True)
+    hidden_for_patient = BooleanAttribute(default=False)
+    consultation_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    retain_until = TTLAttribute()  # ≥3 years for chat, ≥15 years inside a paid consultation
+
+
+@register
+class Package(Model):
+    """A doctor's paid consultation package and away mode."""
+
+    Meta = meta("consultation_packages")
+    doctor_id = UnicodeAttribute(hash_key=True)
+    enabled = BooleanAttribute(default=False)
+    price_fen = NumberAttribute(default=0)
+    hours = NumberAttribute(default=48)
+    messages = NumberAttribute(default=20)
+    reply_deadline_hours = NumberAttribute(default=24)
+    away = BooleanAttribute(default=False)
+    away_message = UnicodeAttribute(null=True)
+
+
+@register
+class Consultation(Model):
+    Meta = meta("consultations")
+    consultation_id = UnicodeAttribute(hash_key=True)
+    conversation_id = UnicodeAttribute()
+    doctor_id = UnicodeAttribute()
+    patient_account_id = UnicodeAttribute()
+    order_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()  # awaiting_payment | open | closed | refunded | cancelled
+    price_fen = NumberAttribute()
+    hours = NumberAttribute()
+    messages = NumberAttribute()
+    reply_deadline_hours = NumberAttribute()
+    opened_at = UTCDateTimeAttribute(null=True)
+    deadline_at = UTCDateTimeAttribute(null=True)
+    ends_at = UTCDateTimeAttribute(null=True)
+    answered_at = UTCDateTimeAttribute(null=True)
+    closed_at = UTCDateTimeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+
+
+@register
+class Attachment(Model):
+    Meta = meta("attachments")
+    attachment_id = UnicodeAttribute(hash_key=True)
+    conversation_id = UnicodeAttribute()
+    uploader_id = UnicodeAttribute()
+    key = UnicodeAttribute()
+    content_type = UnicodeAttribute()
+    size = NumberAttribute()
+    created_at = UTCDateTimeAttribute()

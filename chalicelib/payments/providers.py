@@ -1,0 +1,52 @@
+"""Provider configuration and clients: secrets from SSM, the HTTP transport, and the clock.
+
+Tests and the local stack swap the transport (``set_transport``) so the real client code talks
+to the sandbox; on AWS it is plain HTTPS.
+"""
+
+
+from functools import lru_cache
+
+from chalicelib.core import clock
+from chalicelib.core.aws import secret_parameter
+from chalicelib.core.config import get_settings
+
+from . import wechat
+from .alipay import AlipayConfig
+
+_transport: list[wechat.Transport] = [wechat.urllib_transport]
+
+
+def wechat_param_name(stage: str) -> str:
+    return f"/suizhen/{stage}/wechatpay"
+
+
+def alipay_param_name(stage: str) -> str:
+    return f"/suizhen/{stage}/alipay"
+
+
+def set_transport(transport: wechat.Transport | None) -> None:
+    _transport[0] = transport or wechat.urllib_transport
+    wechat_client.cache_clear()
+
+
+def wechat_config() -> wechat.WechatConfig:
+    return wechat.WechatConfig.from_json(secret_parameter(wechat_param_name(get_settings().stage)))
+
+
+def alipay_config() -> AlipayConfig:
+    return AlipayConfig.from_json(secret_parameter(alipay_param_name(get_settings().stage)))
+
+
+@lru_cache(maxsize=1)
+def wechat_client() -> wechat.WechatClient:
+    return wechat.WechatClient(wechat_config(), lambda *a: _transport[0](*a), clock.epoch)
+
+
+def notify_url(kind: str) -> str:
+    return f"{get_settings().public_base_url.rstrip('/')}/v1/payments/wechat/{kind}"
+
+
+def reset() -> None:
+    wechat_client.cache_clear()
+

@@ -1,0 +1,255 @@
+"""Sandbox payment provider: the WeChat Pay v3 server side, for the local stack and the tests.
+
+It holds its own platform key pair and the APIv3 key, verifies the merchant's request
+signatures, answers with signed responses, and delivers payment and refund notifications
+signed and encrypted exactly as WeChat does, so the service's real verification code runs.
+
+CLI (local stack): ``python -m chalicelib.payments.sandbox pay <order_id> --sandbox http://127.0.0.1:PORT``.
+"""
+
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import wechat
+
+SANDBOX_PARAM = "/suizhen/{stage}/sandbox-pay"
+
+
+class Sandbox:
+    def __init__(self, *, mchid: str, appid: str, serial: str, platform_private_key_pem: str, apiv3_key: str,
+                 merchant_public_key_pem: str, clock: Callable[[], int] = lambda: int(time.time())):
+        self.mchid, self.appid, self.serial = mchid, appid, serial
+        self.platform_key, self.apiv3_key, self.merchant_key = platform_private_key_pem, apiv3_key, merchant_public_key_pem
+        self.now = clock
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+
+    # --- keys ------------------------------------------------------------------------------
+    @classmethod
+    def generate(cls, clock: Callable[[], int] = lambda: int(time.time())) -> tuple["Sandbox", wechat.WechatConfig]:
+        """A sandbox and the merchant configuration that talks to it."""
+        merchant_private, merchant_public = wechat.new_rsa_pair()
+        platform_private, platform_public = wechat.new_rsa_pair()
+        serial = secrets.token_hex(20).upper()
+        apiv3 = secrets.token_hex(16)
+        sb = cls(mchid="1900000001", appid="wxd0000000000sand", serial=serial, platform_private_key_pem=platform_private,
+                 apiv3_key=apiv3, merchant_public_key_pem=merchant_public, clock=clock)
+        cfg = wechat.WechatConfig(mchid=sb.mchid, appid=sb.appid, merchant_serial=secrets.token_hex(20).upper(),
+                                  merchant_private_key_pem=merchant_private, apiv3_key=apiv3,
+                                  platform_public_keys={serial: platform_public})
+        return sb, cfg
+
+    def to_json(self) -> str:
+        return json.dumps({"mchid": self.mchid, "appid": self.appid, "serial": self.serial,
+                           "platform_private_key_pem": self.platform_key, "apiv3_key": self.apiv3_key,
+                           "merchant_public_key_pem": self.merchant_key})
+
+    # --- signing ---------------------------------------------------------------------------
+    def signed_headers(self, body: bytes, *, ts: int | None = None, serial: str | None = None) -> dict[str, str]:
+        ts = ts or self.now()
+        nonce = secrets.token_hex(16)
+        sig = wechat.sign(self.platform_key, f"{ts}\n{nonce}\n{body.decode()}\n")
+        return {"Wechatpay-Timestamp": str(ts), "Wechatpay-Nonce": nonce, "Wechatpay-Signature": sig,
+                "Wechatpay-Serial": serial or self.serial, "Content-Type": "application/json"}
+
+    def _reply(self, status: int, payload: dict | None) -> tuple[int, dict, bytes]:
+        body = json.dumps(payload).encode() if payload is not None else b""
+        return status, self.signed_headers(body), body
+
+    # --- the v3 API --------------------------------------------------------------------------
+    def handle(self, method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        auth = wechat.parse_authorization({k.lower(): v for k, v in headers.items()}.get("authorization", ""))
+        message = f"{method}\n{path}\n{auth.get('timestamp')}\n{auth.get('nonce_str')}\n{body.decode()}\n".encode()
+        if auth.get("mchid") != self.mchid or not wechat.verify(self.merchant_key, message, auth.get("signature", "")):
+            return self._reply(401, {"code": "SIGN_ERROR", "message": "bad merchant signature"})
+        self.calls.append((method, parts.path))
+        data = json.loads(body) if body else {}
+        with self.lock:
+            if method == "POST" and parts.path in ("/v3/pay/transactions/app", "/v3/pay/transactions/jsapi"):
+                if data.get("mchid") != self.mchid or data.get("appid") != self.appid:
+                    return self._reply(400, {"code": "PARAM_ERROR", "message": "mchid/appid"})
+                o = self.orders.setdefault(data["out_trade_no"], {"state": "NOTPAY", "amount": data["amount"]["total"],
+                                                                  "notify_url": data["notify_url"]})
+                o.setdefault("prepay_id", "wx" + secrets.token_hex(14))
+                return self._reply(200, {"prepay_id": o["prepay_id"]})
+            if method == "GET" and parts.path.startswith("/v3/pay/transactions/out-trade-no/"):
+                o = self.orders.get(parts.path.rsplit("/", 1)[1])
+                if o is None:
+                    return self._reply(404, {"code": "ORDER_NOT_EXIST", "message": "no such order"})
+                return self._reply(200, self._transaction(parts.path.rsplit("/", 1)[1], o))
+            if method == "POST" and parts.path.endswith("/close"):
+                o = self.orders.get(parts.path.split("/")[-2])
+                if o and o["state"] == "NOTPAY":
+                    o["state"] = "CLOSED"
+                return self._reply(204, None)
+            if method == "POST" and parts.path == "/v3/refund/domestic/refunds":
+                return self._refund(data)
+            if method == "GET" and parts.path.startswith("/v3/refund/domestic/refunds/"):
+                r = self.refunds.get(parts.path.rsplit("/", 1)[1])
+                if r is None:
+                    return self._reply(404, {"code": "RESOURCE_NOT_EXISTS", "message": "no such refund"})
+                return self._reply(200, r)
+        return self._reply(404, {"code": "NOT_FOUND", "message": parts.path})
+
+    def _transaction(self, out_trade_no: str, o: dict) -> dict:
+        tx = {"appid": self.appid, "mchid": self.mchid, "out_trade_no": out_trade_no, "trade_state": o["state"],
+              "amount": {"total": o["amount"], "payer_total": o["amount"], "currency": "CNY"}}
+        if o.get("transaction_id"):
+            tx["transaction_id"] = o["transaction_id"]
+        return tx
+
+    def _refund(self, data: dict) -> tuple[int, dict, bytes]:
+        existing = self.refunds.get(data["out_refund_no"])
+        if existing:  # WeChat treats a repeated out_refund_no as the same refund
+            return self._reply(200, existing)
+        o = self.orders.get(data["out_trade_no"])
+        if o is None or o["state"] not in ("SUCCESS", "REFUND"):
+            return self._reply(400, {"code": "RESOURCE_NOT_EXISTS", "message": "order not paid"})
+        already = sum(r["amount"]["refund"] for r in self.refunds.values() if r["out_trade_no"] == data["out_trade_no"])
+        if already + data["amount"]["refund"] > o["amount"]:
+            return self._reply(400, {"code": "NOT_ENOUGH", "message": "refund exceeds payment"})
+        r = {"refund_id": "50" + secrets.token_hex(14), "out_refund_no": data["out_refund_no"],
+             "transaction_id": o["transaction_id"], "out_trade_no": data["out_trade_no"], "status": "PROCESSING",
+             "amount": {"refund": data["amount"]["refund"], "total": o["amount"], "currency": "CNY"},
+             "notify_url": data.get("notify_url")}
+        self.refunds[data["out_refund_no"]] = r
+        o["state"] = "REFUND"
+        return self._reply(200, {k: v for k, v in r.items() if k != "notify_url"})
+
+    # --- what the payer does, and the notifications that follow ------------------------------
+    def pay(self, out_trade_no: str) -> tuple[dict[str, str], bytes]:
+        """The payer pays: the transaction succeeds; returns the signed notification to deliver."""
+        with self.lock:
+            o = self.orders[out_trade_no]
+            if o["state"] == "NOTPAY":
+                o["state"] = "SUCCESS"
+                o["transaction_id"] = "42" + secrets.token_hex(13)
+            resource = {**self._transaction(out_trade_no, o), "trade_type": "APP", "success_time": "2026-01-01T00:00:00+08:00"}
+        return self.notification("TRANSACTION.SUCCESS", resource, "transaction")
+
+    def complete_refund(self, out_refund_no: str) -> tuple[dict[str, str], bytes]:
+        with self.lock:
+            r = self.refunds[out_refund_no]
+            r["status"] = "SUCCESS"
+            resource = {"mchid": self.mchid, "out_trade_no": r["out_trade_no"], "transaction_id": r["transaction_id"],
+                        "out_refund_no": out_refund_no, "refund_id": r["refund_id"], "refund_status": "SUCCESS",
+                        "amount": {"total": r["amount"]["total"], "refund": r["amount"]["refund"]}}
+        return self.notification("REFUND.SUCCESS", resource, "refund")
+
+    def notification(self, event_type: str, resource: dict, original_type: str) -> tuple[dict[str, str], bytes]:
+        enc = wechat.encrypt_resource(self.apiv3_key, resource, original_type)
+        enc["original_type"] = original_type
+        body = json.dumps({"id": secrets.token_hex(16), "create_time": "2026-01-01T00:00:00+08:00",
+                           "resource_type": "encrypt-resource", "event_type": event_type, "summary": "ok",
+                           "resource": enc}).encode()
+        return self.signed_headers(body), body
+
+
+# --- the local stack ---------------------------------------------------------------------------
+
+def ensure_dev_secrets(ssm, stage: str, base_url: str) -> Sandbox:
+    """Create (once) the merchant configuration the API reads and the sandbox's own keys."""
+    from .providers import wechat_param_name
+
+    try:
+        raw = ssm.get_parameter(Name=SANDBOX_PARAM.format(stage=stage), WithDecryption=True)["Parameter"]["Value"]
+        sb = Sandbox(**json.loads(raw))
+        cfg = wechat.WechatConfig.from_json(
+            ssm.get_parameter(Name=wechat_param_name(stage), WithDecryption=True)["Parameter"]["Value"])
+    except ssm.exceptions.ParameterNotFound:
+        sb, cfg = Sandbox.generate()
+        ssm.put_parameter(Name=SANDBOX_PARAM.format(stage=stage), Value=sb.to_json(), Type="SecureString",
+                          Overwrite=True)
+    cfg.base_url = base_url
+    ssm.put_parameter(Name=wechat_param_name(stage), Value=json.dumps(cfg.__dict__), Type="SecureString", Overwrite=True)
+    return sb
+
+
+def _post(url: str, headers: dict[str, str], body: bytes) -> int:
+    return wechat.urllib_transport("POST", url, headers, body)[0]
+
+
+def run_server(host: str, port: int, api_base_url: str, stop_event: threading.Event,
+               sandbox: Sandbox | None = None) -> None:
+    """Serve the v3 API plus ``POST /sandbox/pay {"order_id"}`` and ``POST /sandbox/refund
+    {"out_refund_no"}``, which make the sandbox deliver the signed notification to the API."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _send(self, status: int, headers: dict, body: bytes):
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _handle(self, method: str):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path.startswith("/sandbox/"):
+                data = json.loads(body or b"{}")
+                if self.path == "/sandbox/pay":
+                    order = sandbox.orders.get(data.get("order_id", ""))
+                    if order is None:
+                        return self._send(404, {}, b'{"error":"start payment in the app first (POST /v1/orders/{id}/pay)"}')
+                    h, b = sandbox.pay(data["order_id"])
+                    status = _post(order["notify_url"], h, b)
+                else:
+                    refund = sandbox.refunds.get(data.get("out_refund_no", ""))
+                    if refund is None:
+                        return self._send(404, {}, b'{"error":"no such refund"}')
+                    h, b = sandbox.complete_refund(data["out_refund_no"])
+                    status = _post(refund["notify_url"], h, b)
+                return self._send(200, {"Content-Type": "application/json"},
+                                  json.dumps({"delivered": status == 204, "api_status": status}).encode())
+            url = f"http://{self.headers.get('Host')}{self.path}"
+            status, headers, out = sandbox.handle(method, url, dict(self.headers), body)
+            self._send(status, headers, out)
+
+        def do_GET(self):
+            self._handle("GET")
+
+        def do_POST(self):
+            self._handle("POST")
+
+        def log_message(self, *args):
+            pass
+
+    if sandbox is None:
+        from chalicelib.core.aws import client
+        from chalicelib.core.config import get_settings
+
+        sandbox = ensure_dev_secrets(client("ssm"), get_settings().stage, f"http://{host}:{port}")
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stop_event.wait()
+    server.shutdown()
+
+
+def main() -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description="Sandbox payment provider: pay an order or complete a refund")
+    p.add_argument("action", choices=["pay", "refund"])
+    p.add_argument("id", help="order id (pay) or out_refund_no (refund)")
+    p.add_argument("--sandbox", default=os.environ.get("SUIZHEN_SANDBOX_URL", "http://127.0.0.1:8010"))
+    a = p.parse_args()
+    key = "order_id" if a.action == "pay" else "out_refund_no"
+    body = json.dumps({key: a.id}).encode()
+    status, _, out = wechat.urllib_transport("POST", f"{a.sandbox}/sandbox/{a.action}",
+                                             {"Content-Type": "application/json"}, body)
+    print(status, out.decode())
+
+
+if __name__ == "__main__":
+    main()
