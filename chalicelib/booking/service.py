@@ -521,9 +521,13 @@ def _on_order_closed(event_id: str, payload: dict) -> None:
         release_hold(payload["product_id"], "order closed unpaid", order_closed=True)
 
 
-def confirm_paid(booking_id: str, order_id: str) -> str:
+def confirm_paid(booking_id: str, order_id: str, *, late: bool = False) -> str:
     """``order.paid``: held → confirmed; a payment for a booking that is no longer held is
-    refunded in full. Returns what happened: confirmed | duplicate | refunded."""
+    refunded in full. Returns what happened: confirmed | duplicate | refunded | ignored."""
+    if late:
+        # paid after payments had closed the order: payments refunds it itself, and the booking
+        # is released by ``order.closed`` (it must never be confirmed on money being returned)
+        return "ignored"
     try:
         b = Booking.get(booking_id, consistent_read=True)
     except Booking.DoesNotExist:
@@ -546,16 +550,26 @@ def confirm_paid(booking_id: str, order_id: str) -> str:
             b = Booking.get(booking_id, consistent_read=True)
     if b is not None and b.order_id == order_id and b.status in ("confirmed", "checked_in", "no_show"):
         return "duplicate"
-    _payments().refund(order_id=order_id, amount_fen=None, reason="booking no longer held when paid",
-                       request_key=f"booking:{booking_id}:refund")
-    logger.info("late payment refunded", extra={"booking_id": booking_id, "order_id": order_id})
+    _refund_in_full(order_id, booking_id, "booking no longer held when paid")
+    logger.info("payment for a released booking refunded", extra={"booking_id": booking_id, "order_id": order_id})
     return "refunded"
+
+
+def _refund_in_full(order_id: str, booking_id: str, reason: str) -> None:
+    """One refund per booking (its request key), whatever triggers it and however often.
+    A refund of the same order already in flight (e.g. payments' own late-payment refund) makes
+    this raise, so the event is retried; once nothing is left to refund, there is nothing to do."""
+    try:
+        _payments().refund(order_id=order_id, amount_fen=None, reason=reason,
+                           request_key=f"booking:{booking_id}:refund")
+    except Unprocessable:
+        logger.info("nothing left to refund", extra={"booking_id": booking_id, "order_id": order_id})
 
 
 @consumer("order.paid")
 def _on_order_paid(event_id: str, payload: dict) -> None:
     if payload.get("product_type") == "booking":
-        confirm_paid(payload["product_id"], payload["order_id"])
+        confirm_paid(payload["product_id"], payload["order_id"], late=bool(payload.get("late")))
 
 
 @consumer("booking.released", "booking.cancelled")
@@ -571,8 +585,7 @@ def _settle_money(event_id: str, payload: dict) -> None:
         except Conflict:
             pass  # paid meanwhile: the order.paid consumer finds the booking not held and refunds
     elif money == "refund":
-        pay.refund(order_id=order_id, amount_fen=None, reason=payload.get("reason") or "booking cancelled",
-                   request_key=f"booking:{payload['booking_id']}:refund")
+        _refund_in_full(order_id, payload["booking_id"], payload.get("reason") or "booking cancelled")
 
 
 @consumer("booking.released", "booking.cancelled", "booking.session_updated", "booking.waitlisted")
