@@ -33,5 +33,9 @@ class Settings(BaseModel):
     max_body_bytes: int = 64 * 1024
     idempotency_ttl_s: int = Field(default=26 * 3600, ge=26 * 3600)
     secrets_cache_ttl_s: int = 300
+    # booking (加号): free cancellation up to this many hours before a session; unpaid holds per account
+    booking_cancel_cutoff_h: int = Field(default=24, ge=0)
+    booking_max_unpaid_holds: int = Field(default=2, ge=1)
+    booking_request_ttl_h: int = Field(default=72, ge=1)
     platform_fee_bps: int = Field(default=1000, ge=0, le=10000)  # platform's share of each paid order
     payment_check_after_s: int = 180  # reconcile an unconfirmed payment attempt after this long

@@ -1,0 +1,172 @@
+"""Booking request/response schemas. Times in requests are Asia/Shanghai wall-clock times."""
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field, RootModel, model_validator
+
+from chalicelib.core.schemas import ListQuery, Ok, Request, Response  # noqa: F401  (Ok: named by routes)
+
+Audience = Literal["bound", "invited"]
+
+
+class SessionCreate(Request):
+    date: dt.date = Field(description="Asia/Shanghai date of the session")
+    start_time: dt.time = Field(description="Asia/Shanghai wall-clock start, e.g. 08:30")
+    end_time: dt.time
+    hospital: str = Field(min_length=1, max_length=100)
+    campus: str | None = Field(default=None, max_length=100)
+    room: str | None = Field(default=None, max_length=100)
+    capacity: int = Field(ge=1, le=200)
+    fee_fen: int = Field(ge=0, le=10_000_00)
+    audience: Audience = Field(default="bound", description="bound: any patient with an active binding; "
+                                                            "invited: only patients the doctor assigns from a request")
+    note: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _times(self):
+        if self.end_time <= self.start_time:
+            raise ValueError("end_time must be after start_time")
+        return self
+
+
+class SessionUpdate(Request):
+    capacity: int | None = Field(default=None, ge=1, le=200)
+    hospital: str | None = Field(default=None, min_length=1, max_length=100)
+    campus: str | None = Field(default=None, max_length=100)
+    room: str | None = Field(default=None, max_length=100)
+    fee_fen: int | None = Field(default=None, ge=0, le=10_000_00)
+    audience: Audience | None = None
+    note: str | None = Field(default=None, max_length=500)
+
+
+class Reason(Request):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class OptionalReason(Request):
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class SessionOut(Response):
+    session_id: str
+    doctor_id: str
+    status: str
+    date: str
+    starts_at: str
+    ends_at: str
+    hospital: str
+    campus: str | None
+    room: str | None
+    capacity: int
+    seats_taken: int
+    seats_left: int
+    held: int
+    confirmed: int
+    fee_fen: int
+    audience: str
+    note: str | None
+    cancel_reason: str | None = None
+
+
+class SessionsQuery(ListQuery):
+    status: Literal["open", "cancelled"] = "open"
+
+
+class BookRequest(Request):
+    profile_id: str = Field(min_length=1, max_length=40)
+
+
+class BookingOut(Response):
+    booking_id: str
+    session_id: str
+    doctor_id: str
+    profile_id: str
+    status: str
+    source: str
+    order_id: str | None
+    amount_fen: int
+    hold_expires_at: str | None
+    date: str
+    starts_at: str
+    ends_at: str
+    created_at: str
+    confirmed_at: str | None
+    ended_at: str | None
+    end_reason: str | None
+
+
+class RosterEntry(BookingOut):
+    account_id: str
+
+
+class Roster(RootModel[list[RosterEntry]]):
+    pass
+
+
+class WaitlistOut(Response):
+    session_id: str
+    entry_id: str
+    profile_id: str
+    position: int
+
+
+class Attendance(Request):
+    status: Literal["checked_in", "no_show"]
+    code: str | None = Field(default=None, max_length=80, description="the patient's check-in code (optional)")
+
+
+class CheckIn(Request):
+    code: str = Field(min_length=10, max_length=80)
+
+
+class RequestCreate(Request):
+    doctor_id: str = Field(min_length=1, max_length=40)
+    profile_id: str = Field(min_length=1, max_length=40)
+    date_from: dt.date
+    date_to: dt.date
+    reason: str = Field(min_length=1, max_length=1000)
+    attachment_ids: list[str] = Field(default_factory=list, max_length=9)
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.date_to < self.date_from:
+            raise ValueError("date_to must not be before date_from")
+        if (self.date_to - self.date_from).days > 60:
+            raise ValueError("the date range is at most 60 days")
+        return self
+
+
+class Accept(Request):
+    session_id: str = Field(min_length=1, max_length=40)
+
+
+class RequestOut(Response):
+    request_id: str
+    doctor_id: str
+    profile_id: str
+    status: str
+    date_from: str
+    date_to: str
+    reason: str
+    attachment_ids: list[str]
+    created_at: str
+    expires_at: str
+    decline_reason: str | None
+    session_id: str | None
+    booking_id: str | None
+
+
+class DemandDay(Response):
+    date: str
+    requests: int
+    waitlisted: int
+
+
+class Demand(Response):
+    open_requests: list[RequestOut]
+    days: list[DemandDay]
+
+
+class DemandQuery(Request):
+    days: int = Field(default=14, ge=1, le=60)
