@@ -1,6 +1,7 @@
-"""Booking tests' helpers: a stand-in for the payments service (its promised contract, in
-memory, emitting the real outbox events) until the payments domain lands on main, and quick
-ways to make sessions and bound patients."""
+"""Booking tests' helpers: an in-memory stand-in for the payments service (its contract:
+create_order / refund / close_order, emitting the real outbox events) so the seat logic can be
+driven step by step and by hypothesis without provider round trips, and a session body.
+``tests/test_booking_payments.py`` runs the same flows on the real payments domain."""
 
 from __future__ import annotations
 
@@ -118,60 +119,3 @@ def session_body(**over) -> dict:
     return {"date": day.isoformat(), "start_time": "09:00", "end_time": "11:30", "hospital": "北京协和医院",
             "campus": "东单院区", "room": "门诊楼 3 层 12 诊室", "capacity": 2, "fee_fen": 5000, **over}
 
-
-class RobustDrain:
-    """``tests.support.OutboxDrain`` reads through stored shard iterators; moto rolls back a
-    cancelled TransactWriteItems by swapping in a deep copy of each table, stream shard included,
-    so a stored iterator keeps pointing at the discarded shard: it shows the cancelled
-    transaction's outbox record (which never committed) and misses every later one. This drain
-    keeps only a sequence position and asks for a fresh iterator on the current shard each time.
-    (Worth folding into ``tests/support.py``; booking tests fail transactions on purpose.)"""
-
-    def __init__(self):
-        self._pos: dict[str, int] = {}
-        self._base = None
-
-    def _streams(self):
-        return self._base._streams()
-
-    def skip_existing(self):
-        from moto.dynamodbstreams.models import dynamodbstreams_backends
-
-        from tests.support import OutboxDrain
-
-        self._base = OutboxDrain()
-        streams, arn = self._streams()
-        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-            it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
-                                            ShardIteratorType="LATEST")["ShardIterator"]
-            from moto.core import DEFAULT_ACCOUNT_ID
-
-            backend = dynamodbstreams_backends[DEFAULT_ACCOUNT_ID][streams.meta.region_name]
-            self._pos[shard["ShardId"]] = backend.shard_iterators[it].sequence_number
-
-    def records(self) -> list[dict]:
-        streams, arn = self._streams()
-        out = []
-        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-            sid = shard["ShardId"]
-            pos = self._pos.get(sid)
-            kw = ({"ShardIteratorType": "AT_SEQUENCE_NUMBER", "SequenceNumber": str(pos)} if pos is not None
-                  else {"ShardIteratorType": "TRIM_HORIZON"})
-            it = streams.get_shard_iterator(StreamArn=arn, ShardId=sid, **kw)["ShardIterator"]
-            recs = streams.get_records(ShardIterator=it)["Records"]
-            if recs:
-                self._pos[sid] = max(int(r["dynamodb"]["SequenceNumber"]) for r in recs) + 1
-            out.extend(recs)
-        return out
-
-    def __call__(self, max_rounds: int = 20) -> list[str]:
-        from chalicelib.core.outbox import dispatch
-
-        seen = []
-        for _ in range(max_rounds):
-            recs = [r for r in self.records() if r["eventName"] == "INSERT"]
-            if not recs:
-                return seen
-            seen.extend(r["dynamodb"]["NewImage"]["type"]["S"] for r in recs)
-            dispatch(recs)
-        raise AssertionError("outbox did not settle")

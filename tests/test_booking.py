@@ -9,15 +9,15 @@ import pytest
 from chalicelib.booking import service as booking
 from chalicelib.core import timers
 from tests.bindings_support import bind
-from tests.booking_support import FakePayments, RobustDrain, session_body
+from tests.booking_support import FakePayments, session_body
 from tests.doctors_support import make_admin, make_doctor, make_patient
-from tests.support import count_ddb_calls
+from tests.support import OutboxDrain, count_ddb_calls
 
 
 @pytest.fixture
 def drain(aws):
-    """The outbox drain, robust to moto's rollback of cancelled transactions (see RobustDrain)."""
-    d = RobustDrain()
+    """The outbox drain, robust to moto's rollback of cancelled transactions (tests.support.OutboxDrain)."""
+    d = OutboxDrain()
     d.skip_existing()
     return d
 

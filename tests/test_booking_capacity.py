@@ -22,7 +22,8 @@ from chalicelib.core import timers
 from chalicelib.core.errors import ApiError, Conflict
 from chalicelib.core.http import Caller
 from chalicelib.core.ids import new_id
-from tests.booking_support import FakePayments, RobustDrain
+from tests.booking_support import FakePayments
+from tests.support import OutboxDrain
 
 DOCTOR = "doctor-1"
 START = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
@@ -74,7 +75,7 @@ def check_counts(session_id: str) -> Session:
 def env(aws, clock, monkeypatch):
     fake = FakePayments()
     monkeypatch.setattr(booking, "_payments", lambda: fake)
-    d = RobustDrain()
+    d = OutboxDrain()
     d.skip_existing()
     return fake, d
 
@@ -186,7 +187,7 @@ class BookingMachine(RuleBasedStateMachine):
         self.pay = FakePayments()
         self._real = booking._payments
         booking._payments = lambda: self.pay
-        self.drain = RobustDrain()
+        self.drain = OutboxDrain()
         self.drain.skip_existing()
         self.patients = [make_patient(2) for _ in range(3)]
 
