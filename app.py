@@ -11,7 +11,9 @@ from chalicelib.core.observability import logger, metrics, tracing_middleware
 from chalicelib.domains import apis
 
 app = Chalice(app_name="suizhen")
-app.api.binary_types.extend(["image/png", "image/svg+xml", "text/calendar"])
+# Only PNG is binary: API Gateway then needs the client's Accept: image/png. SVG and .ics are text,
+# served without any Accept header (a calendar app or a browser sends none that would match).
+app.api.binary_types.append("image/png")
 app.register_blueprint(authorizer_bp)
 for api in apis():
     app.register_blueprint(api.bp)

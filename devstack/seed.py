@@ -1,10 +1,13 @@
 """Demo data, created through the real services and idempotent across restarts."""
 
-from datetime import date
+from datetime import date, time, timedelta
 
 from chalicelib.accounts import service as accounts
 from chalicelib.accounts.models import Profile
 from chalicelib.accounts.schemas import ProfileCreate
+from chalicelib.booking import service as booking
+from chalicelib.booking.schemas import SessionCreate
+from chalicelib.core import clock
 from chalicelib.core.crypto import blind_index
 from chalicelib.core.errors import Conflict
 from chalicelib.core.http import Caller
@@ -40,7 +43,8 @@ def seed() -> list[tuple[str, str, str]]:
         except Conflict:
             pass
         doctors.verify(Caller(admin.account_id, "admin"), acct.account_id)
-        out.append(("doctor", phone, f"{application.name} · {application.hospital} {application.department}"))
+        note = f"{application.name} · {application.hospital} {application.department}"
+        out.append(("doctor", phone, note + _demo_session(Caller(acct.account_id, "doctor"), application.hospital)))
     for phone, profiles in PATIENTS:
         acct = _account(phone)
         caller = Caller(acct.account_id, "patient")
@@ -51,3 +55,12 @@ def seed() -> list[tuple[str, str, str]]:
                                                               birth_date=born))
         out.append(("patient", phone, "profiles: " + ", ".join(p[1] for p in profiles)))
     return out
+
+
+def _demo_session(doctor: Caller, hospital: str) -> str:
+    """One open paid 加号 session three days out, unless the doctor already has one."""
+    if not booking.open_sessions(doctor.account_id, "1", None).items:
+        day = (clock.now() + timedelta(hours=8) + timedelta(days=3)).date()  # Asia/Shanghai date
+        booking.publish_session(doctor, SessionCreate(date=day, start_time=time(14), end_time=time(16), hospital=hospital,
+                                                      room="加号门诊", capacity=3, fee_fen=5000))
+    return " · an open 加号 session"

@@ -47,7 +47,8 @@ def create_slip(ctx: Ctx):
 
 def _qr(ctx: Ctx, code: str, kind: str, content_type: str) -> HttpResponse:
     code = service.owned_code(ctx.caller, code)
-    return HttpResponse(body=landing.qr_image(service._url(code), kind), status_code=200,
+    image = landing.qr_image(service._url(code), kind)
+    return HttpResponse(body=image if kind == "png" else image.decode(), status_code=200,
                         headers={"Content-Type": content_type, "Cache-Control": "no-store"})
 
 

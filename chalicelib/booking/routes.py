@@ -144,7 +144,7 @@ def checkin_png(ctx: Ctx, booking_id: str):
 @api.route("/v1/booking/bookings/{booking_id}/calendar.ics", "GET", roles=PATIENT, produces="text/calendar",
            errors=(404, 409), summary="The booking as an iCalendar (.ics) event")
 def calendar(ctx: Ctx, booking_id: str):
-    return HttpResponse(body=service.calendar_ics(ctx.caller, booking_id), status_code=200,
+    return HttpResponse(body=service.calendar_ics(ctx.caller, booking_id).decode(), status_code=200,
                         headers={"Content-Type": "text/calendar; charset=utf-8",
                                  "Content-Disposition": f'attachment; filename="booking-{booking_id}.ics"'})
 

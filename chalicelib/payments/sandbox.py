@@ -181,9 +181,24 @@ def _post(url: str, headers: dict[str, str], body: bytes) -> int:
 
 
 def run_server(host: str, port: int, api_base_url: str, stop_event: threading.Event,
-               sandbox: Sandbox | None = None) -> None:
+               sandbox: Sandbox | None = None, refund_after_s: float | None = 2.0) -> None:
     """Serve the v3 API plus ``POST /sandbox/pay {"order_id"}`` and ``POST /sandbox/refund
-    {"out_refund_no"}``, which make the sandbox deliver the signed notification to the API."""
+    {"out_refund_no"}``, which make the sandbox deliver the signed notification to the API.
+
+    Like WeChat Pay, a refund is accepted as PROCESSING and completes later: after
+    ``refund_after_s`` seconds the sandbox delivers REFUND.SUCCESS by itself (``None``: only when
+    asked through ``/sandbox/refund``)."""
+
+    def complete_refund(out_refund_no: str) -> int:
+        refund = sandbox.refunds[out_refund_no]
+        h, b = sandbox.complete_refund(out_refund_no)
+        return _post(refund["notify_url"], h, b)
+
+    def complete_later(out: bytes) -> None:
+        out_refund_no = json.loads(out)["out_refund_no"]
+        t = threading.Timer(refund_after_s, complete_refund, args=(out_refund_no,))
+        t.daemon = True
+        t.start()
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self, status: int, headers: dict, body: bytes):
@@ -208,13 +223,15 @@ def run_server(host: str, port: int, api_base_url: str, stop_event: threading.Ev
                     refund = sandbox.refunds.get(data.get("out_refund_no", ""))
                     if refund is None:
                         return self._send(404, {}, b'{"error":"no such refund"}')
-                    h, b = sandbox.complete_refund(data["out_refund_no"])
-                    status = _post(refund["notify_url"], h, b)
+                    status = complete_refund(data["out_refund_no"])
                 return self._send(200, {"Content-Type": "application/json"},
                                   json.dumps({"delivered": status == 204, "api_status": status}).encode())
             url = f"http://{self.headers.get('Host')}{self.path}"
             status, headers, out = sandbox.handle(method, url, dict(self.headers), body)
             self._send(status, headers, out)
+            if (refund_after_s is not None and method == "POST" and self.path == "/v3/refund/domestic/refunds"
+                    and status == 200):
+                complete_later(out)
 
         def do_GET(self):
             self._handle("GET")

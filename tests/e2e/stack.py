@@ -51,15 +51,18 @@ class Stack:
             time.sleep(0.2)
         raise AssertionError(f"timed out waiting for {text!r}:\n" + self.output()[-3000:])
 
-    def call(self, method: str, path: str, body=None, token: str | None = None, base: str | None = None):
+    def call(self, method: str, path: str, body=None, token: str | None = None, base: str | None = None,
+             accept: str | None = None):
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **({"Accept": accept} if accept else {})}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         req = urllib.request.Request((base or self.base) + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 raw = r.read()
+                if not r.headers.get("Content-Type", "").startswith("application/json"):
+                    return r.status, raw  # images, calendars, pages: the bytes as served
                 return r.status, (json.loads(raw) if raw else None)
         except urllib.error.HTTPError as e:
             raw = e.read()

@@ -69,3 +69,43 @@ def test_login_profile_doctor_verify_directory_bind_pay(stack):
 def test_landing_page_and_openapi(stack):
     status, doc = stack.call("GET", "/v1/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
+
+
+def test_booking_paid_confirmed_calendar_then_cancelled_and_refunded(stack):
+    """加号 over HTTP: a demo doctor publishes a paid session, a bound demo patient books it, pays
+    through the sandbox, the dispatcher confirms the booking, and cancelling refunds in full."""
+    doctor = stack.login("13800000001")
+    dtok = doctor["access_token"]
+    patient = stack.login("13900000001")
+    tok = patient["access_token"]
+    me = stack.call("GET", "/v1/me", token=tok)[1]
+    profile = next(p for p in me["profiles"] if p["relation"] == "self")["profile_id"]
+    code = stack.call("POST", "/v1/doctor/codes/live", token=dtok)[1]["code"]
+    today = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600))
+    status, binding = stack.call("POST", "/v1/bindings", {
+        "code": code, "profile_id": profile, "visit_date": today, "visit_type": "outpatient",
+        "hospital": "北京协和医院", "consent": {"accepted": True, "version": "2026-01"}}, token=tok)
+    assert status in (200, 201) and binding["status"] == "active"
+
+    in_three_days = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600 + 3 * 86400))
+    status, session = stack.call("POST", "/v1/doctor/booking/sessions", {
+        "date": in_three_days, "start_time": "14:00", "end_time": "16:00", "hospital": "北京协和医院",
+        "campus": "东单院区", "room": "门诊楼 2 层 8 诊室", "capacity": 1, "fee_fen": 3000}, token=dtok)
+    assert status == 201, session
+    status, booking = stack.call("POST", f"/v1/booking/sessions/{session['session_id']}/book",
+                                 {"profile_id": profile}, token=tok)
+    assert status == 201 and booking["status"] == "held" and booking["amount_fen"] == 3000, booking
+    assert stack.call("POST", f"/v1/orders/{booking['order_id']}/pay", {"channel": "wechat_app"}, token=tok)[0] == 200
+    status, delivered = stack.call("POST", "/sandbox/pay", {"order_id": booking["order_id"]}, base=stack.sandbox)
+    assert delivered == {"delivered": True, "api_status": 204}
+    path = f"/v1/booking/bookings/{booking['booking_id']}"
+    until(lambda: stack.call("GET", path, token=tok)[1]["status"] == "confirmed")
+
+    status, ics = stack.call("GET", path + "/calendar.ics", token=tok)
+    assert status == 200 and ics.startswith(b"BEGIN:VCALENDAR") and "北京协和医院".encode() in ics, ics
+    status, png = stack.call("GET", path + "/checkin.png", token=tok, accept="image/png")  # binary: API Gateway asks
+    assert status == 200 and png.startswith(b"\x89PNG")
+
+    status, cancelled = stack.call("POST", path + "/cancel", token=tok)
+    assert status == 200 and cancelled["status"] == "cancelled", cancelled
+    until(lambda: stack.call("GET", f"/v1/orders/{booking['order_id']}", token=tok)[1]["refunded_fen"] == 3000)
