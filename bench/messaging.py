@@ -1,0 +1,48 @@
+"""Messaging routes: send a text, a page of messages, the inbox."""
+
+from bench.harness import Scenario
+from chalicelib.accounts import service as accounts
+from tests.bindings_support import visit
+from tests.support import OutboxDrain
+
+_state: dict = {}
+
+
+def _setup(env):
+    api = env.api
+    admin = api.login(env.next_phone())
+    accounts.set_role(admin.account_id, "admin")
+    admin = api.relogin(admin)
+    doctor = api.login(env.next_phone())
+    api.post("/v1/doctor/application", {"name": "孙医生", "hospital": "协和", "department": "内分泌科",
+                                        "title": "attending", "licence_no": "LIC11223344"}, token=doctor.token)
+    api.post(f"/v1/admin/doctors/{doctor.account_id}/verify", token=admin.token)
+    doctor = api.relogin(doctor)
+    # enough free messages that every measured send is the patient's ordinary free-window case
+    api.call("PUT", "/v1/doctor/follow-up-settings", {"free_days": 7, "free_messages": 100, "visit_window_days": 30},
+             token=doctor.token)
+    patient = api.login(env.next_phone())
+    r = api.post("/v1/me/profiles", {"relation": "self", "real_name": "患者", "gender": "female",
+                                     "birth_date": "1980-01-01"}, token=patient.token)
+    drain = OutboxDrain()
+    drain.skip_existing()
+    code = api.post("/v1/doctor/codes/live", token=doctor.token).body["code"]
+    binding = api.post("/v1/bindings", visit(code, r.body["profile_id"]), token=patient.token).body
+    drain()  # binding.activated → the conversation, as the dispatcher would
+    _state.update(doctor=doctor, patient=patient, conv=binding["binding_id"])
+    return _state
+
+
+def _send(env, st):
+    return env.api.post(f"/v1/conversations/{st['conv']}/messages", {"text": "血压今天 130/85"},
+                        token=st["patient"].token).status
+
+
+SCENARIOS = [
+    Scenario("POST /v1/conversations/{id}/messages (text)", {"TransactWriteItems": 1, "total": 3}, _setup, _send),
+    Scenario("GET /v1/conversations/{id}/messages", {"Query": 1, "total": 1}, lambda env: _state,
+             lambda env, st: env.api.get(f"/v1/conversations/{st['conv']}/messages?limit=20",
+                                         token=st["patient"].token).status),
+    Scenario("GET /v1/conversations (doctor inbox)", {"Query": 1, "total": 1}, lambda env: _state,
+             lambda env, st: env.api.get("/v1/conversations?limit=20", token=st["doctor"].token).status),
+]
