@@ -1,27 +1,13 @@
 """Binding routes: scan of a live code, the doctor's patient list, the patient's doctors."""
 
 from bench.harness import Scenario
-from chalicelib.accounts import service as accounts
 from tests.bindings_support import visit
+from tests.doctors_support import make_doctor, make_patient
 
 
 def _world(env):
-    admin = env.api.login(env.next_phone())
-    accounts.set_role(admin.account_id, "admin")
-    admin = env.api.relogin(admin)
-    doctor = env.api.login(env.next_phone())
-    env.api.post("/v1/doctor/application", {"name": "周医生", "hospital": "协和", "department": "心内科",
-                                            "title": "chief", "licence_no": "LIC12345678"}, token=doctor.token)
-    env.api.post(f"/v1/admin/doctors/{doctor.account_id}/verify", token=admin.token)
-    doctor = env.api.relogin(doctor)
-    patients = []
-    for _ in range(40):
-        p = env.api.login(env.next_phone())
-        r = env.api.post("/v1/me/profiles", {"relation": "self", "real_name": "患者", "gender": "female",
-                                             "birth_date": "1970-01-01"}, token=p.token)
-        p.profiles.append(r.body["profile_id"])
-        patients.append(p)
-    return {"doctor": doctor, "patients": patients, "i": 0}
+    doctor = make_doctor(env.api, name="周医生")
+    return {"doctor": doctor, "patients": [make_patient(env.api) for _ in range(40)], "i": 0}
 
 
 _state: dict = {}

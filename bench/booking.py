@@ -1,9 +1,9 @@
 """Booking routes: book a seat (hold + order + outbox) and a doctor's open sessions."""
 
 from bench.harness import Scenario
-from chalicelib.accounts import service as accounts
 from tests.bindings_support import visit
 from tests.booking_support import session_body
+from tests.doctors_support import make_doctor, make_patient
 
 N = 30
 _state: dict = {}
@@ -11,22 +11,12 @@ _state: dict = {}
 
 def _setup(env):
     api = env.api
-    admin = api.login(env.next_phone())
-    accounts.set_role(admin.account_id, "admin")
-    admin = api.relogin(admin)
-    doctor = api.login(env.next_phone())
-    api.post("/v1/doctor/application", {"name": "钱医生", "hospital": "协和", "department": "心内科",
-                                        "title": "chief", "licence_no": "LIC87654321"}, token=doctor.token)
-    api.post(f"/v1/admin/doctors/{doctor.account_id}/verify", token=admin.token)
-    doctor = api.relogin(doctor)
+    doctor = make_doctor(api, name="钱医生")
     patients = []
     from chalicelib.booking import service as booking
 
     for _ in range(N):
-        p = api.login(env.next_phone())
-        r = api.post("/v1/me/profiles", {"relation": "self", "real_name": "患者", "gender": "male",
-                                         "birth_date": "1975-01-01"}, token=p.token)
-        p.profiles.append(r.body["profile_id"])
+        p = make_patient(api)
         code = api.post("/v1/doctor/codes/live", token=doctor.token).body["code"]
         api.post("/v1/bindings", visit(code, p.profiles[0]), token=p.token)
         booking.refresh_eligibility(doctor.account_id, p.profiles[0])  # what the binding.activated consumer does

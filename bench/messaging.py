@@ -1,8 +1,8 @@
 """Messaging routes: send a text, a page of messages, the inbox."""
 
 from bench.harness import Scenario
-from chalicelib.accounts import service as accounts
 from tests.bindings_support import visit
+from tests.doctors_support import make_doctor, make_patient
 from tests.support import OutboxDrain
 
 _state: dict = {}
@@ -10,24 +10,15 @@ _state: dict = {}
 
 def _setup(env):
     api = env.api
-    admin = api.login(env.next_phone())
-    accounts.set_role(admin.account_id, "admin")
-    admin = api.relogin(admin)
-    doctor = api.login(env.next_phone())
-    api.post("/v1/doctor/application", {"name": "孙医生", "hospital": "协和", "department": "内分泌科",
-                                        "title": "attending", "licence_no": "LIC11223344"}, token=doctor.token)
-    api.post(f"/v1/admin/doctors/{doctor.account_id}/verify", token=admin.token)
-    doctor = api.relogin(doctor)
+    doctor = make_doctor(api, name="孙医生", department="内分泌科")
     # enough free messages that every measured send is the patient's ordinary free-window case
     api.call("PUT", "/v1/doctor/follow-up-settings", {"free_days": 7, "free_messages": 100, "visit_window_days": 30},
              token=doctor.token)
-    patient = api.login(env.next_phone())
-    r = api.post("/v1/me/profiles", {"relation": "self", "real_name": "患者", "gender": "female",
-                                     "birth_date": "1980-01-01"}, token=patient.token)
+    patient = make_patient(api)
     drain = OutboxDrain()
     drain.skip_existing()
     code = api.post("/v1/doctor/codes/live", token=doctor.token).body["code"]
-    binding = api.post("/v1/bindings", visit(code, r.body["profile_id"]), token=patient.token).body
+    binding = api.post("/v1/bindings", visit(code, patient.profiles[0]), token=patient.token).body
     drain()  # binding.activated → the conversation, as the dispatcher would
     _state.update(doctor=doctor, patient=patient, conv=binding["binding_id"])
     return _state

@@ -11,15 +11,7 @@ from chalicelib.core import timers
 from tests.bindings_support import bind
 from tests.booking_support import FakePayments, session_body
 from tests.doctors_support import make_admin, make_doctor, make_patient
-from tests.support import OutboxDrain, count_ddb_calls
-
-
-@pytest.fixture
-def drain(aws):
-    """The outbox drain, robust to moto's rollback of cancelled transactions (tests.support.OutboxDrain)."""
-    d = OutboxDrain()
-    d.skip_existing()
-    return d
+from tests.support import count_ddb_calls
 
 
 @pytest.fixture

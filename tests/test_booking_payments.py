@@ -10,14 +10,7 @@ from tests.bindings_support import bind
 from tests.booking_support import session_body
 from tests.doctors_support import make_admin, make_doctor, make_patient
 from tests.payments_support import deliver, pay, wxpay  # noqa: F401  (fixture)
-from tests.support import OutboxDrain, count_ddb_calls
-
-
-@pytest.fixture
-def drain(aws):
-    d = OutboxDrain()
-    d.skip_existing()
-    return d
+from tests.support import count_ddb_calls
 
 
 @pytest.fixture
