@@ -322,6 +322,9 @@ def test_request_accept_decline_expire(api, world, pay, clock, drain):
     r = api.post(f"/v1/doctor/booking/requests/{rb['request_id']}/decline", {"reason": "本周已满"}, token=doctor.token)
     assert r.status == 200 and r.body["status"] == "declined" and r.body["decline_reason"] == "本周已满"
     assert not any(o.payer_account_id == bob.account_id for o in pay.orders.values())
+    drain()
+    assert [(c["type"], c["decline_reason"]) for c in _cards(api, bob, doctor)] == [("booking_request_declined",
+                                                                                    "本周已满")]
     assert api.post(f"/v1/doctor/booking/requests/{rb['request_id']}/decline", {"reason": "x"},
                     token=doctor.token).status == 409
     # an unanswered request expires by its durable timer (72 h)
@@ -424,3 +427,51 @@ def test_budgets_book_and_list(api, world, pay):
     # GetItem(session) + one TransactWriteItems (seat, hold, guards, eligibility check, timer, outbox);
     # payments' create_order (≤ 2 calls by its own budget) is the fake here, so the total is ≤ 4.
     assert calls == ["GetItem", "TransactWriteItems"], calls
+
+
+def _cards(api, user, doctor):
+    conv = next(c for c in api.get("/v1/conversations", token=user.token).body["items"]
+                if c["doctor_id"] == doctor.account_id and c["profile_id"] == user.profiles[0])
+    msgs = api.get(f"/v1/conversations/{conv['conversation_id']}/messages?limit=50", token=user.token).body["items"]
+    return [m["card"] for m in sorted(msgs, key=lambda m: m["seq"])  # pages come newest first
+            if m["card"] and m["card"]["type"].startswith("booking_")]
+
+
+def test_booking_news_reaches_the_conversation(api, world, pay, clock, drain):
+    """Confirmation, a waitlist offer, a reminder and the doctor's cancellation appear as cards in
+    the doctor–patient conversation; an unpaid hold that simply lapses does not."""
+    doctor, alice, bob = world["doctor"], world["alice"], world["bob"]
+    s = publish(api, doctor, capacity=1)
+    b = book(api, alice, s["session_id"]).body
+    assert api.post(f"/v1/booking/sessions/{s['session_id']}/waitlist", {"profile_id": bob.profiles[0]},
+                    token=bob.token).status == 201
+    pay.pay(b["order_id"])
+    drain()
+    assert [c["type"] for c in _cards(api, alice, doctor)] == ["booking_confirmed"]
+    card = _cards(api, alice, doctor)[0]
+    assert card["booking_id"] == b["booking_id"] and card["starts_at"] == b["starts_at"]
+
+    assert api.post(f"/v1/booking/bookings/{b['booking_id']}/cancel", token=alice.token).status == 200
+    drain()  # the freed seat is offered to bob with a new hold
+    offer = _cards(api, bob, doctor)
+    assert [c["type"] for c in offer] == ["booking_offered"] and offer[0]["hold_expires_at"]
+    assert [c["type"] for c in _cards(api, alice, doctor)] == ["booking_confirmed", "booking_cancelled"]
+
+    fire_timers(clock, drain, minutes=20)  # bob does not pay: the hold lapses quietly
+    doctor, alice, bob = fresh(api, world)
+    assert [c["type"] for c in _cards(api, bob, doctor)] == ["booking_offered"]
+
+    # a confirmed booking gets its reminder; the doctor's cancellation is news with a reason
+    s2 = publish(api, doctor, capacity=1)
+    b2 = book(api, bob, s2["session_id"]).body
+    pay.pay(b2["order_id"])
+    drain()
+    starts = datetime.fromisoformat(b2["starts_at"])
+    fire_timers(clock, drain, seconds=(starts - timedelta(hours=24) - clock.now()).total_seconds() + 1)
+    doctor, alice, bob = fresh(api, world)
+    assert api.post(f"/v1/doctor/booking/sessions/{s2['session_id']}/cancel", {"reason": "临时手术"},
+                    token=doctor.token).status == 200
+    drain()
+    types = [c["type"] for c in _cards(api, bob, doctor)]
+    assert types == ["booking_offered", "booking_confirmed", "booking_reminder", "booking_cancelled"], types
+    assert _cards(api, bob, doctor)[-1]["status"] == "doctor_cancelled"

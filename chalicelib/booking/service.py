@@ -895,7 +895,7 @@ def _close_request(r: SlotRequest, to: str, event: str, **extra) -> None:
         if to != "expired":
             timers.cancel(timers.timer_id_for(REQUEST_TIMER, r.request_id), tx=tx)
         emit(tx, event, {"request_id": r.request_id, "doctor_id": r.doctor_id, "account_id": r.account_id,
-                         "profile_id": r.profile_id})
+                         "profile_id": r.profile_id, **extra})
 
 
 def decline_request(caller, request_id: str, reason: str) -> RequestOut:
