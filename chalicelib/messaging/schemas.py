@@ -32,7 +32,11 @@ class MessageOut(Response):
     sender_id: str | None = None
     text: str | None = None
     attachment_ids: list[str] | None = None
-    card: dict | None = None
+    card: dict | None = Field(default=None, description=(
+        "kind=card: a structured notice; `type` says which: binding_activated, away_auto_reply, consultation_opened, "
+        "consultation_refunded, consultation_closed, booking_confirmed, booking_offered (a seat held for the patient: "
+        "pay before hold_expires_at), booking_cancelled, booking_reminder, booking_request_declined, "
+        "booking_request_expired; the other keys are the ids and times the client needs to open the object"))
     consultation_id: str | None = None
     created_at: str
 
