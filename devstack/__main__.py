@@ -168,7 +168,7 @@ def banner(base: str, moto_url: str, sandbox_url: str, demo: list[tuple[str, str
         f"  AWS (moto)     {moto_url}",
         f"  Sandbox pay    {sandbox_url}",
         f"                 pay an order: .venv/bin/python -m chalicelib.payments.sandbox pay <order_id> --sandbox {sandbox_url}",
-        "                 refunds complete by themselves 2 s after they are requested, as WeChat Pay's do later",
+        "                 refunds: accepted as processing, completed by the sandbox 2 s later (as WeChat Pay does)",
         "  Scheduler tick and outbox dispatcher are running in this process.", "",
         "Demo accounts (log in with an SMS code; the code is printed below as [dev-sms]):",
     ]
