@@ -5,7 +5,7 @@ tests/test_authz_matrix.py.)"""
 
 from tests.bindings_support import bind
 from tests.doctors_support import make_admin, make_doctor, make_patient
-from tests.test_booking import book, drain, pay, publish  # noqa: F401  (fixtures)
+from tests.test_booking import book, pay, publish  # noqa: F401  (fixtures)
 
 
 def test_booking_routes_matrix(api, clock, pay, drain):  # noqa: F811
