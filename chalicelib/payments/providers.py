@@ -12,7 +12,7 @@ from chalicelib.core.aws import secret_parameter
 from chalicelib.core.config import get_settings
 
 from . import wechat
-from .alipay import AlipayConfig
+from .alipay import AlipayClient, AlipayConfig
 
 _transport: list[wechat.Transport] = [wechat.urllib_transport]
 
@@ -27,7 +27,7 @@ def alipay_param_name(stage: str) -> str:
 
 def set_transport(transport: wechat.Transport | None) -> None:
     _transport[0] = transport or wechat.urllib_transport
-    wechat_client.cache_clear()
+    reset()
 
 
 def wechat_config() -> wechat.WechatConfig:
@@ -43,10 +43,21 @@ def wechat_client() -> wechat.WechatClient:
     return wechat.WechatClient(wechat_config(), lambda *a: _transport[0](*a), clock.epoch)
 
 
+@lru_cache(maxsize=1)
+def alipay_client() -> AlipayClient:
+    return AlipayClient(alipay_config(), lambda *a: _transport[0](*a), shanghai_timestamp)
+
+
+def shanghai_timestamp(at=None) -> str:
+    """Alipay's time format: Asia/Shanghai ``yyyy-MM-dd HH:mm:ss`` (now, or ``at``)."""
+    return (at or clock.now()).astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def notify_url(kind: str) -> str:
     return f"{get_settings().public_base_url.rstrip('/')}/v1/payments/wechat/{kind}"
 
 
 def reset() -> None:
     wechat_client.cache_clear()
+    alipay_client.cache_clear()
 

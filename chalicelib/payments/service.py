@@ -114,7 +114,7 @@ def pay(caller, order_id: str, channel: str, openid: str | None) -> PayParams:
         params = {"order_string": alipay.app_order_string(
             providers.alipay_config(), o.order_id, int(o.amount_fen), o.description,
             f"{get_settings().public_base_url.rstrip('/')}/v1/payments/alipay/notify",
-            clock.now().astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"))}
+            providers.shanghai_timestamp(), providers.shanghai_timestamp(o.expires_at))}
     with transaction() as tx:
         tx.update(Order(o.order_id), actions=[Order.channel.set(channel)], condition=Order.status == "created")
         timers.schedule("payment-check", clock.now() + timedelta(seconds=get_settings().payment_check_after_s),
@@ -210,12 +210,22 @@ def handle_alipay(params: dict[str, str]) -> None:
 
 # --- expiry, closing, reconciliation ----------------------------------------------------------
 
-def _provider_paid(o: Order) -> dict | None:
-    """The provider's record of a successful payment for this order, if any (WeChat orders)."""
-    if not (o.channel or "").startswith("wechat"):
-        return None
-    tx = providers.wechat_client().query(o.order_id)
-    return tx if tx.get("trade_state") == "SUCCESS" else None
+def _provider_paid(o: Order) -> tuple[str, int] | None:
+    """The provider's record of a successful payment for this order, if any: (transaction id, fen)."""
+    channel = o.channel or ""
+    if channel.startswith("wechat"):
+        tx = providers.wechat_client().query(o.order_id)
+        return (tx["transaction_id"], int(tx["amount"]["total"])) if tx.get("trade_state") == "SUCCESS" else None
+    if channel.startswith("alipay"):
+        try:
+            res = providers.alipay_client().query(o.order_id)
+        except alipay.GatewayError:
+            logger.warning("alipay trade query failed", extra={"order_id": o.order_id})
+            return None
+        amount = alipay.fen(res.get("total_amount", ""))
+        if res.get("code") == alipay.OK and res.get("trade_status") in alipay.SUCCESS_STATES and amount is not None:
+            return res["trade_no"], amount
+    return None
 
 
 def close_order(order_id: str, reason: str) -> Order:
@@ -228,7 +238,7 @@ def close_order(order_id: str, reason: str) -> Order:
         raise Conflict(f"the order is {o.status}", code="order_not_closable")
     paid = _provider_paid(o)
     if paid:
-        settle_paid(o.order_id, paid["transaction_id"], int(paid["amount"]["total"]))
+        settle_paid(o.order_id, *paid)
         raise Conflict("the order was paid", code="order_not_closable")
     if (o.channel or "").startswith("wechat"):
         providers.wechat_client().close(o.order_id)
@@ -265,7 +275,7 @@ def reconcile_order(order_id: str) -> str:
         return o.status
     paid = _provider_paid(o)
     if paid:
-        settle_paid(o.order_id, paid["transaction_id"], int(paid["amount"]["total"]))
+        settle_paid(o.order_id, *paid)
         return "paid"
     return "created"
 
@@ -331,19 +341,32 @@ def refund(*, order_id: str, amount_fen: int | None, reason: str, request_key: s
 
 
 def _submit_refund(o: Order, r: Refund) -> None:
-    """Ask the provider; a failure here leaves the refund processing for the refund-check timer."""
-    if not (o.channel or "").startswith("wechat"):
-        logger.error("refund needs manual handling for this channel", extra={"order_id": o.order_id,
-                                                                                "refund_id": r.refund_id})
-        return
+    """Ask the provider; a failure here leaves the refund processing for the refund-check timer,
+    which asks again with the same refund number (both providers treat it as the same refund)."""
+    channel, amount = o.channel or "", int(r.amount_fen)
     try:
-        res = providers.wechat_client().refund(o.order_id, r.refund_id, int(r.amount_fen), int(o.amount_fen),
-                                               r.reason, providers.notify_url("refund-notify"))
-    except Exception:  # network or provider error: reconciliation retries with the same out_refund_no
+        if channel.startswith("wechat"):
+            res = providers.wechat_client().refund(o.order_id, r.refund_id, amount, int(o.amount_fen), r.reason,
+                                                   providers.notify_url("refund-notify"))
+            if res.get("status") == "SUCCESS":
+                settle_refund(r.refund_id, res.get("refund_id", ""), True)
+        elif channel.startswith("alipay"):
+            client = providers.alipay_client()
+            res = client.refund(o.order_id, r.refund_id, amount, r.reason)
+            if res.get("code") == alipay.OK:
+                # Y: the money moved now; N: asked before, and only the refund query can say it is done
+                if res.get("fund_change") == "Y" or alipay.refunded(client.query_refund(o.order_id, r.refund_id),
+                                                                    amount):
+                    settle_refund(r.refund_id, res.get("trade_no", ""), True)
+            elif res.get("code") not in alipay.RETRYABLE and res.get("sub_code") not in alipay.RETRYABLE:
+                logger.error("alipay refused the refund", extra={"refund_id": r.refund_id,
+                                                                 "sub_code": res.get("sub_code")})
+                settle_refund(r.refund_id, "", False)
+        else:
+            logger.error("refund needs manual handling for this channel", extra={"order_id": o.order_id,
+                                                                                    "refund_id": r.refund_id})
+    except Exception:  # network or provider error: reconciliation retries with the same refund number
         logger.exception("refund submission failed", extra={"refund_id": r.refund_id})
-        return
-    if res.get("status") == "SUCCESS":
-        settle_refund(r.refund_id, res.get("refund_id", ""), True)
 
 
 def settle_refund(refund_id: str, provider_refund_id: str, success: bool) -> bool:
@@ -412,16 +435,28 @@ def reconcile_refund(refund_id: str) -> str:
     if r.status != "processing":
         return r.status
     o = get_order(r.order_id, consistent=True)
-    if not (o.channel or "").startswith("wechat"):
-        return r.status
-    res = providers.wechat_client().query_refund(refund_id)
-    if res is None:
-        _submit_refund(o, r)
-    elif res.get("status") in ("SUCCESS", "ABNORMAL", "CLOSED"):
-        settle_refund(refund_id, res.get("refund_id", ""), res["status"] == "SUCCESS")
-    else:
+    channel = o.channel or ""
+    try:
+        if channel.startswith("wechat"):
+            res = providers.wechat_client().query_refund(refund_id)
+            if res is None:
+                _submit_refund(o, r)
+            elif res.get("status") in ("SUCCESS", "ABNORMAL", "CLOSED"):
+                settle_refund(refund_id, res.get("refund_id", ""), res["status"] == "SUCCESS")
+        elif channel.startswith("alipay"):
+            res = providers.alipay_client().query_refund(o.order_id, refund_id)
+            if alipay.refunded(res, int(r.amount_fen)):
+                settle_refund(refund_id, res.get("trade_no", ""), True)
+            else:  # not done (or never arrived): the same out_request_no again
+                _submit_refund(o, r)
+        else:
+            return r.status  # manual handling, logged when it was submitted
+    except Exception:
+        logger.exception("refund reconciliation failed", extra={"refund_id": refund_id})
+    status = Refund.get(refund_id, consistent_read=True).status
+    if status == "processing":
         timers.schedule("refund-check", clock.now() + timedelta(minutes=5), {"refund_id": refund_id}, key=refund_id)
-    return Refund.get(refund_id, consistent_read=True).status
+    return status
 
 
 def admin_refund(caller, order_id: str, amount_fen: int | None, reason: str, request_key: str) -> RefundOut:
