@@ -30,7 +30,9 @@ class AlipayGateway:
     def pay(self, out_trade_no: str, amount_fen: int) -> dict[str, str]:
         """The payer pays: the trade succeeds; returns the signed async notify parameters."""
         trade = self.trades.setdefault(out_trade_no, {"trade_no": "2026" + secrets.token_hex(10),
-                                                      "amount": amount_fen})
+                                                      "amount": amount_fen, "status": "WAIT_BUYER_PAY"})
+        if trade["status"] != "WAIT_BUYER_PAY":
+            raise AssertionError(f"Alipay does not take payment for a {trade['status']} trade")
         trade["status"] = "TRADE_SUCCESS"
         params = {"app_id": self.config["app_id"], "seller_id": self.config["seller_id"],
                   "out_trade_no": out_trade_no, "trade_no": trade["trade_no"], "total_amount": alipay.yuan(amount_fen),
@@ -46,7 +48,8 @@ class AlipayGateway:
             return self._answer(api, {"code": "40002", "msg": "Invalid Arguments", "sub_code": "isv.invalid-signature"})
         biz = json.loads(params["biz_content"])
         self.requests.append((api, biz))
-        content = {"alipay.trade.query": self._query, "alipay.trade.refund": self._refund,
+        content = {"alipay.trade.query": self._query, "alipay.trade.close": self._close,
+                   "alipay.trade.refund": self._refund,
                    "alipay.trade.fastpay.refund.query": self._refund_query}[api](biz)
         if self.lose_next_answer:
             self.lose_next_answer = False
@@ -67,6 +70,20 @@ class AlipayGateway:
             return {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.TRADE_NOT_EXIST"}
         return {"code": "10000", "msg": "Success", "out_trade_no": biz["out_trade_no"], "trade_no": t["trade_no"],
                 "trade_status": t["status"], "total_amount": alipay.yuan(t["amount"])}
+
+    def open_trade(self, out_trade_no: str, amount_fen: int) -> None:
+        """The payer opened the payment in the Alipay app and has not paid yet."""
+        self.trades[out_trade_no] = {"trade_no": "2026" + secrets.token_hex(10), "amount": amount_fen,
+                                     "status": "WAIT_BUYER_PAY"}
+
+    def _close(self, biz: dict) -> dict:
+        t = self.trades.get(biz["out_trade_no"])
+        if t is None:
+            return {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.TRADE_NOT_EXIST"}
+        if t["status"] != "WAIT_BUYER_PAY":
+            return {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.TRADE_STATUS_ERROR"}
+        t["status"] = "TRADE_CLOSED"
+        return {"code": "10000", "msg": "Success", "out_trade_no": biz["out_trade_no"], "trade_no": t["trade_no"]}
 
     def refunded_total(self, out_trade_no: str) -> int:
         return sum(v for (o, _), v in self.refunds.items() if o == out_trade_no)

@@ -162,3 +162,33 @@ def test_lost_payment_notify_found_by_the_trade_query(api, ali, clock):
 def test_amount_conversion():
     assert alipay.fen("12.34") == 1234 and alipay.fen("12.3") == 1230 and alipay.fen("12") == 1200
     assert alipay.fen("1.234") is None and alipay.fen("-1") is None and alipay.yuan(1205) == "12.05"
+
+
+def test_closing_an_order_closes_the_alipay_trade(api, ali):
+    user = make_patient(api)
+    o = service.create_order(payer_account_id=user.account_id, product_type="booking", product_id="b1",
+                             amount_fen=800, doctor_id=None, description="加号")
+    assert api.post(f"/v1/orders/{o.order_id}/pay", {"channel": "alipay_app"}, token=user.token).status == 200
+    ali.open_trade(o.order_id, 800)
+    assert service.close_order(o.order_id, "hold released").status == "closed"
+    assert ali.trades[o.order_id]["status"] == "TRADE_CLOSED"  # the payer can no longer pay it
+    # a payer who never opened Alipay: nothing to close there, the order closes all the same
+    o2 = service.create_order(payer_account_id=user.account_id, product_type="booking", product_id="b2",
+                              amount_fen=800, doctor_id=None, description="加号")
+    assert api.post(f"/v1/orders/{o2.order_id}/pay", {"channel": "alipay_app"}, token=user.token).status == 200
+    assert service.close_order(o2.order_id, "expired").status == "closed"
+
+
+def test_unconfigured_channel_is_a_clear_422(api, aws):
+    ssm = core_aws.client("ssm")
+    try:
+        ssm.delete_parameter(Name=providers.alipay_param_name("test"))  # left by an earlier test
+    except ssm.exceptions.ParameterNotFound:
+        pass
+    core_aws._param_cache.clear()
+    user = make_patient(api)
+    o = service.create_order(payer_account_id=user.account_id, product_type="booking", product_id="b1",
+                             amount_fen=800, doctor_id=None, description="加号")
+    r = api.post(f"/v1/orders/{o.order_id}/pay", {"channel": "alipay_app"}, token=user.token)
+    assert r.status == 422 and r.error_code == "channel_unavailable"
+    assert Order.get(o.order_id).channel is None  # nothing recorded for a channel that cannot be used

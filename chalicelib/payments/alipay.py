@@ -116,6 +116,10 @@ class AlipayClient:
         """``trade_status`` (WAIT_BUYER_PAY, TRADE_SUCCESS, …); ACQ.TRADE_NOT_EXIST before the payer starts."""
         return self.call("alipay.trade.query", {"out_trade_no": out_trade_no})
 
+    def close(self, out_trade_no: str) -> dict:
+        """Stop a trade the payer has not paid (ACQ.TRADE_NOT_EXIST if they never opened it)."""
+        return self.call("alipay.trade.close", {"out_trade_no": out_trade_no})
+
     def refund(self, out_trade_no: str, out_request_no: str, refund_fen: int, reason: str) -> dict:
         return self.call("alipay.trade.refund", {"out_trade_no": out_trade_no, "out_request_no": out_request_no,
                                                  "refund_amount": yuan(refund_fen), "refund_reason": reason[:256]})

@@ -7,9 +7,12 @@ to the sandbox; on AWS it is plain HTTPS.
 
 from functools import lru_cache
 
+from botocore.exceptions import ClientError
+
 from chalicelib.core import clock
 from chalicelib.core.aws import secret_parameter
 from chalicelib.core.config import get_settings
+from chalicelib.core.errors import Unprocessable
 
 from . import wechat
 from .alipay import AlipayClient, AlipayConfig
@@ -30,12 +33,23 @@ def set_transport(transport: wechat.Transport | None) -> None:
     reset()
 
 
+def _merchant_parameter(name: str) -> str:
+    """A channel's merchant configuration; a channel this deployment has not configured is a
+    clear 422 for the payer, not a 500."""
+    try:
+        return secret_parameter(name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ParameterNotFound":
+            raise
+        raise Unprocessable("this payment channel is not available", code="channel_unavailable") from None
+
+
 def wechat_config() -> wechat.WechatConfig:
-    return wechat.WechatConfig.from_json(secret_parameter(wechat_param_name(get_settings().stage)))
+    return wechat.WechatConfig.from_json(_merchant_parameter(wechat_param_name(get_settings().stage)))
 
 
 def alipay_config() -> AlipayConfig:
-    return AlipayConfig.from_json(secret_parameter(alipay_param_name(get_settings().stage)))
+    return AlipayConfig.from_json(_merchant_parameter(alipay_param_name(get_settings().stage)))
 
 
 @lru_cache(maxsize=1)

@@ -242,6 +242,11 @@ def close_order(order_id: str, reason: str) -> Order:
         raise Conflict("the order was paid", code="order_not_closable")
     if (o.channel or "").startswith("wechat"):
         providers.wechat_client().close(o.order_id)
+    elif (o.channel or "").startswith("alipay"):
+        try:  # best effort: a payment that still slips through is refunded as a late payment
+            providers.alipay_client().close(o.order_id)
+        except alipay.GatewayError:
+            logger.warning("alipay trade close failed", extra={"order_id": o.order_id})
     try:
         with transaction() as tx:
             tx.update(Order(order_id), actions=[Order.status.set("closed"), Order.closed_reason.set(reason)],
