@@ -21,7 +21,8 @@ from .wechat import Transport, sign, verify
 SUCCESS_STATES = ("TRADE_SUCCESS", "TRADE_FINISHED")
 GATEWAY = "https://openapi.alipay.com/gateway.do"
 OK = "10000"
-RETRYABLE = ("20000", "ACQ.SYSTEM_ERROR")  # service unavailable / Alipay busy: same request again later
+# service unavailable, Alipay busy, or the merchant balance short until topped up: the same request again later
+RETRYABLE = ("20000", "ACQ.SYSTEM_ERROR", "ACQ.SELLER_BALANCE_NOT_ENOUGH")
 
 
 class GatewayError(Exception):
