@@ -189,6 +189,27 @@ def test_reads_of_evidence_are_audited(api, world):
     assert (doctor.account_id, "read") in actions and (admin.account_id, "read") in actions
 
 
+def test_operator_lists_a_doctors_bindings_audited(api, world):
+    admin, doctor, alice, bob = world
+    b1 = bind(api, doctor, alice, 0)
+    b2 = bind(api, doctor, alice, 1)
+    bind(api, make_doctor(api, admin, name="钱医生"), bob)  # another doctor's patient: not listed
+    with count_ddb_calls() as calls:
+        r = api.get(f"/v1/admin/doctors/{doctor.account_id}/bindings?status=active&limit=1", token=admin.token)
+    assert r.status == 200 and len(r.body["items"]) == 1 and r.body["next_cursor"]
+    assert calls == ["Query", "BatchWriteItem"]  # the page, and its audit records
+    r2 = api.get(f"/v1/admin/doctors/{doctor.account_id}/bindings?status=active&cursor={r.body['next_cursor']}",
+                 token=admin.token)
+    assert {b["binding_id"] for b in r.body["items"] + r2.body["items"]} == {b1["binding_id"], b2["binding_id"]}
+    assert api.get(f"/v1/admin/doctors/{doctor.account_id}/bindings?status=blocked", token=admin.token).body[
+        "items"] == []
+    assert api.get(f"/v1/admin/doctors/{doctor.account_id}/bindings?status=nope", token=admin.token).status == 400
+    for profile in alice.profiles:
+        assert (admin.account_id, "read") in [(a.actor_id, a.action) for a in AuditRecord.query(profile)]
+    for user in (doctor, alice):
+        assert api.get(f"/v1/admin/doctors/{doctor.account_id}/bindings", token=user.token).status == 403
+
+
 def test_guessing_codes_is_rate_limited(api, world):
     _, _, alice, _ = world
     statuses = [api.post("/v1/bindings", visit(f"C{'x' * 23}{i:02d}", alice.profiles[0]), token=alice.token).status

@@ -91,7 +91,7 @@ def scan(ctx: Ctx):
                         headers={"Content-Type": "application/json"})
 
 
-@api.route("/v1/bindings", "GET", roles=("patient",), query="MyDoctorsQuery", response=ListOf("BindingOut"),
+@api.route("/v1/bindings", "GET", roles=("patient",), query="StatusQuery", response=ListOf("BindingOut"),
            summary="My doctors (bindings of the profiles this account manages)")
 def my_doctors(ctx: Ctx):
     q = ctx.query
@@ -117,6 +117,13 @@ def end(ctx: Ctx, binding_id: str):
 def patients(ctx: Ctx):
     q = ctx.query
     return service.patients(ctx.caller, q.group, q.q, q.limit, q.cursor)
+
+
+@api.route("/v1/admin/doctors/{doctor_id}/bindings", "GET", roles=("admin",), query="StatusQuery",
+           response=ListOf("BindingOut"), summary="Operators: a doctor's bindings in one status (for disputes); audited")
+def admin_doctor_bindings(ctx: Ctx, doctor_id: str):
+    q = ctx.query
+    return service.doctor_bindings_for_operator(ctx.caller, doctor_id, q.status, q.limit, q.cursor, ctx.request_id)
 
 
 @api.route("/v1/doctor/binding-requests", "GET", roles=DOCTOR, response="BindingList",

@@ -111,7 +111,7 @@ class PatientsQuery(ListQuery):
     q: str | None = Field(default=None, max_length=40)
 
 
-class MyDoctorsQuery(ListQuery):
+class StatusQuery(ListQuery):
     status: Literal["active", "pending", "blocked", "ended", "rejected"] = "active"
 
 

@@ -452,6 +452,16 @@ def patients(caller, group: str | None, q: str | None, limit: int | None, cursor
     return Page([binding_out(b) for b in page.items], page.next_cursor)
 
 
+def doctor_bindings_for_operator(caller, doctor_id: str, status: str, limit: int | None, cursor: str | None,
+                                 request_id: str) -> Page:
+    """An operator's view of one doctor's bindings: one Query, and every patient shown is audited
+    (who is whose patient is health data)."""
+    page = query_page(Binding, Binding.by_doctor.query, doctor_id, Binding.status_key.startswith(f"{status}#"),
+                      limit=parse_limit(str(limit) if limit else None), cursor=cursor)
+    _audit_read(caller, page.items, request_id)
+    return Page([binding_out(b) for b in page.items], page.next_cursor)
+
+
 def pending_requests(caller, request_id: str) -> list[BindingDetail]:
     items = list(Binding.by_doctor.query(caller.account_id, Binding.status_key.startswith("pending#"), limit=100))
     _audit_read(caller, items, request_id)
