@@ -104,3 +104,20 @@ def test_logout_revokes_refresh(api):
     user = api.login(PHONE)
     assert api.post("/v1/auth/logout", {"refresh_token": user.refresh_token}, token=user.token).status == 200
     assert api.post("/v1/auth/refresh", {"refresh_token": user.refresh_token}).status == 401
+
+
+def test_logout_works_with_an_expired_access_token(api, clock):
+    user = api.login(PHONE)
+    clock.advance(minutes=20)  # the 15-minute access token has expired; the refresh token has not
+    assert api.get("/v1/me", token=user.token).status == 401
+    r = api.post("/v1/auth/logout", {"refresh_token": user.refresh_token}, token=user.token)
+    assert r.status == 200, r.body
+    assert api.post("/v1/auth/refresh", {"refresh_token": user.refresh_token}).status == 401
+
+
+def test_a_verified_doctors_me_shows_the_doctors_name(api):
+    from tests.doctors_support import make_doctor
+
+    doctor = make_doctor(api, name="李秀英")
+    me = api.get("/v1/me", token=doctor.token).body
+    assert me["role"] == "doctor" and me["display_name"] == "李秀英"

@@ -4,6 +4,7 @@ from chalice import Response as HttpResponse
 
 from chalicelib.core.http import Api, Ctx, ListOf
 from chalicelib.core.lazy import lazy_module
+from chalicelib.core.pagination import Page
 
 service = lazy_module("chalicelib.booking.service")
 
@@ -43,9 +44,11 @@ def cancel_session(ctx: Ctx, session_id: str):
 
 
 @api.route("/v1/doctor/booking/sessions/{session_id}/bookings", "GET", roles=("doctor", "admin"),
-           response="Roster", errors=(404,), summary="Who is booked in a session (the doctor's own; operators)")
+           response=ListOf("RosterEntry"), errors=(404,),
+           summary="Who is booked in a session (the doctor's own; operators); one page: a session's bookings are "
+                   "bounded by its capacity and waitlist, so next_cursor is null")
 def roster(ctx: Ctx, session_id: str):
-    return service.roster(ctx.caller, session_id)
+    return Page(service.roster(ctx.caller, session_id), None)
 
 
 @api.route("/v1/doctor/booking/demand", "GET", roles=DOCTOR, query="DemandQuery", response="Demand",

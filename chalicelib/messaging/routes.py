@@ -59,6 +59,12 @@ def buy(ctx: Ctx, conversation_id: str):
     return service.buy_consultation(ctx.caller, conversation_id)
 
 
+@api.route("/v1/consultations/{consultation_id}", "GET", roles=PARTICIPANTS, response="ConsultationOut",
+           errors=(404,), summary="One consultation: poll it after paying until its status is open")
+def consultation(ctx: Ctx, consultation_id: str):
+    return service.get_consultation(ctx.caller, consultation_id)
+
+
 @api.route("/v1/doctor/consultation-package", "GET", roles=("doctor",), response="PackageOut",
            summary="The doctor's paid consultation package and away mode")
 def get_package(ctx: Ctx):
