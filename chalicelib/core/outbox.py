@@ -29,6 +29,7 @@ from . import clock
 from .db import meta, register
 from .ids import new_id
 from .observability import logger
+from .transact import RecordingTransactWrite
 
 RETAIN_EVENTS = timedelta(days=7)
 
@@ -54,7 +55,7 @@ class ConsumedEvent(Model):
 
 @contextmanager
 def transaction() -> Iterator[TransactWrite]:
-    with TransactWrite(connection=Connection()) as tx:
+    with RecordingTransactWrite(connection=Connection()) as tx:
         yield tx
 
 
