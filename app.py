@@ -5,7 +5,8 @@ import os
 
 from chalice import Chalice, ConvertToMiddleware, Rate
 
-from chalicelib.core import outbox, timers
+from chalicelib import events
+from chalicelib.core import timers
 from chalicelib.core.http import authorizer_bp, error_middleware
 from chalicelib.core.observability import logger, metrics, tracing_middleware
 from chalicelib.domains import apis
@@ -37,4 +38,4 @@ def timer_sweep(event):
     batch_size=25, starting_position="TRIM_HORIZON")
 def outbox_dispatch(event):
     """Deliver outbox events to their consumers (idempotent by event id)."""
-    outbox.dispatch(event)
+    events.dispatch(event)

@@ -97,12 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     env = stage_env(args.port, moto_url)
     os.environ.update(env)  # before importing chalicelib: table names bind at import
 
-    from chalicelib.core import outbox, timers
+    from chalicelib import events
+    from chalicelib.core import timers
     from chalicelib.core.aws import client
     from chalicelib.core.config import get_settings
-    from chalicelib.core.db import create_tables
     from chalicelib.core.outbox import OutboxEvent
     from chalicelib.core.streams import StreamReader
+    from chalicelib.domains import create_tables
 
     create_tables()
     ensure_secrets(client("ssm"))
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         def dispatch():
             records = [r for r in reader.read() if r["eventName"] == "INSERT"]
             if records:
-                outbox.dispatch(records)
+                events.dispatch(records)
 
         loop(stop, 1.0, dispatch, "outbox-dispatcher")
         loop(stop, args.tick_seconds, timers.sweep, "scheduler-tick")

@@ -121,7 +121,7 @@ class OutboxDrain:
 
     def __call__(self, max_rounds: int = 20) -> list[str]:
         """Deliver until the outbox is quiet (consumers may emit further events); returns event types."""
-        from chalicelib.core.outbox import dispatch
+        from chalicelib.events import dispatch
 
         seen = []
         for _ in range(max_rounds):

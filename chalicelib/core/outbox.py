@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -26,6 +27,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from . import clock
+from .config import get_settings
 from .db import meta, register
 from .ids import new_id
 from .observability import logger
@@ -52,9 +54,21 @@ class ConsumedEvent(Model):
     expires_at = TTLAttribute()
 
 
+@lru_cache(maxsize=1)
+def _connection() -> Connection:
+    """One PynamoDB connection (one botocore client, ~50 ms of CPU to build) per process, made on
+    first use — after moto or the local endpoint is in place. Its client is thread-safe."""
+    return Connection(region=get_settings().region, max_retry_attempts=2)
+
+
+def reset_connection() -> None:
+    """Forget the connection (tests that restart moto)."""
+    _connection.cache_clear()
+
+
 @contextmanager
 def transaction() -> Iterator[TransactWrite]:
-    with TransactWrite(connection=Connection()) as tx:
+    with TransactWrite(connection=_connection()) as tx:
         yield tx
 
 
@@ -93,9 +107,8 @@ def consumer(*event_types: str) -> Callable[[Consumer], Consumer]:
 
 
 def consumers_for(type_: str) -> list[tuple[str, Consumer]]:
-    from chalicelib.domains import load_all
-
-    load_all()  # services register their consumers when imported
+    """Consumers registered so far: services register theirs when imported, and whoever delivers
+    (``chalicelib.events``) imports the services it delivers to first."""
     return list(_CONSUMERS.get(type_, []))
 
 
