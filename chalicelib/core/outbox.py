@@ -6,10 +6,12 @@ A domain writes its state change and its event in one ``TransactWriteItems``::
         tx.save(binding, condition=...)
         emit(tx, "binding.activated", {"binding_id": ...})
 
-The outbox table's stream (DynamoDB Streams on AWS, a poller in the local stack) feeds
-``dispatch`` which calls every consumer registered for the event's type. A consumer runs at
-most once per event id: its completion is recorded, and redelivered events skip it. A consumer
-that raises makes the batch fail so the stream retries it; consumers must be idempotent anyway.
+The outbox table's stream has one reader, the relay (``chalicelib/events.py``), which forwards
+each event to the queue of every unit that registered a consumer for its type; each unit's
+consumer function runs its consumers. Delivery is at-least-once: a consumer that raises leaves
+its message on the queue to be retried (then parked in a DLQ), and a redelivered event may run
+a consumer again, so consumers are idempotent by event id (``run_consumers`` records
+completions so a redelivery usually skips them, but that is an optimisation, not a guarantee).
 """
 
 from __future__ import annotations
@@ -112,10 +114,19 @@ def consumers_for(type_: str) -> list[tuple[str, Consumer]]:
     return list(_CONSUMERS.get(type_, []))
 
 
-def deliver(event_id: str, type_: str, payload: dict[str, Any]) -> int:
-    """Run every consumer of one event that has not yet run for it; returns how many ran."""
+def registered_consumers() -> dict[str, list[tuple[str, Consumer]]]:
+    """event type → [(consumer name, fn)]: what has registered so far (see ``consumers_for``)."""
+    return {t: list(cs) for t, cs in _CONSUMERS.items()}
+
+
+def run_consumers(event_id: str, type_: str, payload: dict[str, Any],
+                  consumers: Iterable[tuple[str, Consumer]]) -> int:
+    """Run each of ``consumers`` on one event unless its completion marker says it already did;
+    returns how many ran. At-least-once, not exactly-once: a consumer runs, then its marker is
+    written, so a crash (or a concurrent redelivery) between the two runs it again — consumers
+    are idempotent by event id; the marker only saves the repeat in the common case."""
     ran = 0
-    for name, fn in consumers_for(type_):
+    for name, fn in consumers:
         key = f"{name}#{event_id}"
         try:
             ConsumedEvent.get(key, consistent_read=True)
@@ -126,22 +137,14 @@ def deliver(event_id: str, type_: str, payload: dict[str, Any]) -> int:
         try:
             ConsumedEvent(key, expires_at=clock.now() + RETAIN_EVENTS).save(condition=ConsumedEvent.key.does_not_exist())
         except PutError:
-            pass  # another delivery finished first; the consumer is idempotent
+            # A concurrent delivery of the same event finished first and wrote the marker; the
+            # consumer ran twice, which it tolerates (idempotent by event id). Nothing is lost.
+            logger.info("event consumed concurrently", extra={"event_id": event_id, "consumer": name})
         ran += 1
         logger.info("event consumed", extra={"event_id": event_id, "event_type": type_, "consumer": name})
     return ran
 
 
-def dispatch(records: Iterable[Any]) -> int:
-    """Entry for the stream handler: ``records`` are Chalice ``DynamoDBRecord``s or raw dicts."""
-    count = 0
-    for record in records:
-        name = getattr(record, "event_name", None) or record.get("eventName")
-        if name != "INSERT":
-            continue
-        image = getattr(record, "new_image", None)
-        if image is None:
-            image = record["dynamodb"]["NewImage"]
-        event = OutboxEvent.from_raw_data(image)
-        count += deliver(event.event_id, event.type, event.payload)
-    return count
+def deliver(event_id: str, type_: str, payload: dict[str, Any]) -> int:
+    """Run every registered consumer of one event that has not yet run for it."""
+    return run_consumers(event_id, type_, payload, consumers_for(type_))

@@ -12,6 +12,7 @@ booking's expiry timer may race with the cancellation).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -114,7 +115,7 @@ def _condition_failed(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
-def sweep(now: datetime | None = None) -> int:
+def sweep(now: datetime | None = None, *, remaining_ms: Callable[[], int] | None = None) -> int:
     """Fire every due timer; returns how many this call fired. Re-running fires nothing twice."""
     now = now or clock.now()
     upto = due_key(now)
