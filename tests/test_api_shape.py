@@ -67,3 +67,42 @@ def test_patient_search_by_name_is_a_post(api):
     assert r.status == 200 and len(r.body["items"]) == 1
     assert api.post("/v1/doctor/patients/search", {"q": "李"}, token=doctor.token).body["items"] == []
     assert api.post("/v1/doctor/patients/search", {"q": "张"}, token=alice.token).status == 403
+
+
+def test_lists_carry_what_a_screen_shows(api, clock, drain):
+    from tests.booking_support import session_body
+    from tests.support import count_ddb_calls
+
+    doctor = make_doctor(api, name="王建国")
+    alice = make_patient(api)
+    conv = bind(api, doctor, alice)["binding_id"]
+    drain()
+    brief = {"doctor_id": doctor.account_id, "name": "王建国", "title": "chief", "hospital": "北京协和医院",
+             "department": "心内科"}
+    # conversations: the patient's row shows the doctor (one BatchGetItem per page), the doctor's the patient
+    with count_ddb_calls() as calls:
+        rows = api.get("/v1/conversations", token=alice.token).body["items"]
+    assert rows[0]["doctor"] == brief and calls == ["Query", "BatchGetItem"], calls
+    with count_ddb_calls() as calls:
+        rows = api.get("/v1/conversations", token=doctor.token).body["items"]
+    assert rows[0]["patient_name"] == "张三" and calls == ["Query"], calls
+    # orders: the row shows the doctor; the order says what to poll until the consultation opens
+    api.call("PUT", "/v1/doctor/consultation-package", {"price_fen": 3000}, token=doctor.token)
+    c = api.post(f"/v1/conversations/{conv}/consultations", token=alice.token).body
+    with count_ddb_calls() as calls:
+        orders = api.get("/v1/orders", token=alice.token).body["items"]
+    assert orders[0]["doctor"] == brief and calls == ["Query", "BatchGetItem"], calls
+    d = orders[0]["delivery"]
+    assert d["path"] == f"/v1/consultations/{c['consultation_id']}"
+    assert api.get(d["path"], token=alice.token).body["status"] == "awaiting_payment"
+    # bookings: the row shows the doctor and the session's place and time
+    sid = api.post("/v1/doctor/booking/sessions", session_body(), token=doctor.token).body["session_id"]
+    assert api.post(f"/v1/booking/sessions/{sid}/book", {"profile_id": alice.profiles[0]}, token=alice.token).status == 201
+    with count_ddb_calls() as calls:
+        rows = api.get("/v1/booking/bookings", token=alice.token).body["items"]
+    assert calls == ["Query", "BatchGetItem", "BatchGetItem"], calls
+    assert rows[0]["doctor"] == brief and rows[0]["starts_at"]
+    assert rows[0]["place"] == {"hospital": "北京协和医院", "campus": "东单院区", "room": "门诊楼 3 层 12 诊室"}
+    # the doctor's roster shows each patient's name, as a page
+    roster = api.get(f"/v1/doctor/booking/sessions/{sid}/bookings", token=doctor.token).body
+    assert set(roster) == {"items", "next_cursor"} and roster["items"][0]["patient_name"] == "张三"

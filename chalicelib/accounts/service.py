@@ -237,6 +237,17 @@ def profiles_page(caller, limit: int | None, cursor: str | None) -> Page:
     return Page([profile_out(p) for p in page.items], page.next_cursor)
 
 
+def profile_names(keys) -> dict[tuple[str, str], str]:
+    """(account_id, profile_id) → the profile's name, for other domains' list rows: one
+    BatchGetItem per 100 keys, never a call per row."""
+    wanted = list(dict.fromkeys(keys))
+    out: dict[tuple[str, str], str] = {}
+    for start in range(0, len(wanted), 100):
+        for p in Profile.batch_get(wanted[start:start + 100], attributes_to_get=["account_id", "profile_id", "real_name"]):
+            out[(p.account_id, p.profile_id)] = p.real_name
+    return out
+
+
 def get_profile(account_id: str, profile_id: str) -> Profile:
     """A profile the account manages, or 404 (never reveals other accounts' profiles)."""
     try:

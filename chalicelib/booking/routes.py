@@ -4,7 +4,6 @@ from chalice import Response as HttpResponse
 
 from chalicelib.core.http import Api, Ctx, ListOf
 from chalicelib.core.lazy import lazy_module
-from chalicelib.core.pagination import Page
 
 service = lazy_module("chalicelib.booking.service")
 
@@ -44,11 +43,10 @@ def cancel_session(ctx: Ctx, session_id: str):
 
 
 @api.route("/v1/doctor/booking/sessions/{session_id}/bookings", "GET", roles=("doctor", "admin"),
-           response=ListOf("RosterEntry"), errors=(404,),
-           summary="Who is booked in a session (the doctor's own; operators); one page: a session's bookings are "
-                   "bounded by its capacity and waitlist, so next_cursor is null")
+           query="ListQuery", response=ListOf("RosterEntry"), errors=(404,),
+           summary="Who is booked in a session, with each patient's name (the doctor's own; operators)")
 def roster(ctx: Ctx, session_id: str):
-    return Page(service.roster(ctx.caller, session_id), None)
+    return service.roster(ctx.caller, session_id, ctx.query.limit, ctx.query.cursor)
 
 
 @api.route("/v1/doctor/booking/demand", "GET", roles=DOCTOR, query="DemandQuery", response="Demand",

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from chalicelib.core.schemas import DateStr, ListQuery, Name, Ok, Request, Response, Text, Timestamp, Token  # noqa: F401
+from chalicelib.doctors.schemas import DoctorBrief
 
 Audience = Literal["bound", "invited"]
 
@@ -77,6 +78,12 @@ class BookRequest(Request):
     profile_id: Token = Field(min_length=1, max_length=40)
 
 
+class SessionPlace(Response):
+    hospital: str
+    campus: str | None = None
+    room: str | None = None
+
+
 class BookingOut(Response):
     booking_id: str
     session_id: str
@@ -94,10 +101,14 @@ class BookingOut(Response):
     confirmed_at: Timestamp | None
     ended_at: Timestamp | None
     end_reason: str | None
+    doctor: DoctorBrief | None = Field(default=None, description="lists: who the doctor is")
+    place: SessionPlace | None = Field(default=None, description="lists: where the session is (its time is "
+                                                                 "date/starts_at/ends_at)")
 
 
 class RosterEntry(BookingOut):
     account_id: str
+    patient_name: str | None = Field(default=None, description="the booked profile's name")
 
 
 class WaitlistOut(Response):

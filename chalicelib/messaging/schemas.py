@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, model_serializer, model_validator
 
 from chalicelib.core.schemas import ListQuery, Name, Ok, Request, Response, Text, Timestamp, Token  # noqa: F401  (Ok: routes)
+from chalicelib.doctors.schemas import DoctorBrief
 
 MAX_TEXT = 2000
 CONTENT_TYPES = ("image/jpeg", "image/png", "image/heic", "application/pdf")
@@ -77,6 +78,7 @@ class MessagesQuery(ListQuery):
 class ConversationOut(Response):
     conversation_id: str
     doctor_id: str
+    doctor: DoctorBrief | None = Field(default=None, description="the patient's inbox: who the doctor is")
     patient_account_id: str
     profile_id: str
     patient_name: str

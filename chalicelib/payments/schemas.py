@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import Field
 
 from chalicelib.core.schemas import ListQuery, Request, Response, Text, Timestamp, Token
+from chalicelib.doctors.schemas import DoctorBrief
 
 Channel = Literal["wechat_app", "wechat_jsapi", "alipay_app"]
 
@@ -43,6 +44,7 @@ class OrderOut(Response):
     product_type: str
     product_id: str
     doctor_id: str | None = None
+    doctor: DoctorBrief | None = Field(default=None, description="lists: who the doctor is")
     description: str
     amount_fen: int
     currency: str = "CNY"

@@ -91,7 +91,11 @@ def _visible_order(caller, order_id: str) -> Order:
 def list_orders(caller, limit: int | None, cursor: str | None) -> Page:
     page = query_page(Order, Order.by_payer.query, caller.account_id, scan_index_forward=False,
                       limit=parse_limit(str(limit) if limit else None), cursor=cursor)
-    return Page([order_out(o) for o in page.items], page.next_cursor)
+    from chalicelib.doctors import service as doctors
+
+    cards = doctors.briefs(o.doctor_id for o in page.items)  # one BatchGetItem per page (none without doctors)
+    return Page([order_out(o).model_copy(update={"doctor": cards.get(o.doctor_id)}) for o in page.items],
+                page.next_cursor)
 
 
 def pay(caller, order_id: str, channel: str, openid: str | None) -> PayParams:
