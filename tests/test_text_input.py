@@ -122,3 +122,14 @@ def test_spoofed_names_are_refused_over_http(api):
     assert r.status == 400 and r.error_code == "validation_error"
     assert api.patch("/v1/me", {"display_name": "doc\u200btor"}, token=user.token).status == 400
     assert api.patch("/v1/me", {"display_name": "doctor"}, token=user.token).status == 200
+
+
+def test_a_message_number_in_a_path_is_ascii_digits(api, drain):
+    from tests.bindings_support import bind
+    from tests.doctors_support import make_doctor
+
+    doctor, alice = make_doctor(api), make_patient(api)
+    conv = bind(api, doctor, alice)["binding_id"]
+    drain()  # the conversation opens with its first card, seq 1
+    assert api.post(f"/v1/conversations/{conv}/messages/\u0661/hide", token=alice.token).status == 404
+    assert api.post(f"/v1/conversations/{conv}/messages/1/hide", token=alice.token).status == 200

@@ -45,7 +45,9 @@ def mark_read(ctx: Ctx, conversation_id: str):
 @api.route("/v1/conversations/{conversation_id}/messages/{seq}/hide", "POST", roles=("patient",), response="Ok",
            errors=(404,), summary="Delete a message from the patient's own view (the record is kept)")
 def hide(ctx: Ctx, conversation_id: str, seq: str):
-    if not seq.isdigit():
+    from chalicelib.core.schemas import ascii_digits
+
+    if not ascii_digits(seq):  # str.isdigit() would take "١" (Arabic-Indic) as 1
         from chalicelib.core.errors import NotFound
 
         raise NotFound("message not found")
