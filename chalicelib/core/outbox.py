@@ -33,6 +33,7 @@ from .config import get_settings
 from .db import meta, register
 from .ids import new_id
 from .observability import logger
+from .transact import RecordingTransactWrite
 
 RETAIN_EVENTS = timedelta(days=7)
 
@@ -70,7 +71,7 @@ def reset_connection() -> None:
 
 @contextmanager
 def transaction() -> Iterator[TransactWrite]:
-    with TransactWrite(connection=_connection()) as tx:
+    with RecordingTransactWrite(connection=_connection()) as tx:
         yield tx
 
 
