@@ -11,11 +11,12 @@ import json
 import os
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from chalicelib.core import clock as core_clock
 
 from . import wechat
 
@@ -24,7 +25,7 @@ SANDBOX_PARAM = "/suizhen/{stage}/sandbox-pay"
 
 class Sandbox:
     def __init__(self, *, mchid: str, appid: str, serial: str, platform_private_key_pem: str, apiv3_key: str,
-                 merchant_public_key_pem: str, clock: Callable[[], int] = lambda: int(time.time())):
+                 merchant_public_key_pem: str, clock: Callable[[], int] = core_clock.epoch):
         self.mchid, self.appid, self.serial = mchid, appid, serial
         self.platform_key, self.apiv3_key, self.merchant_key = platform_private_key_pem, apiv3_key, merchant_public_key_pem
         self.now = clock
@@ -33,9 +34,15 @@ class Sandbox:
         self.calls: list[tuple[str, str]] = []
         self.lock = threading.Lock()
 
+    def clear(self) -> None:
+        """Forget every order and refund (the local stack's reset)."""
+        with self.lock:
+            self.orders.clear()
+            self.refunds.clear()
+
     # --- keys ------------------------------------------------------------------------------
     @classmethod
-    def generate(cls, clock: Callable[[], int] = lambda: int(time.time())) -> tuple["Sandbox", wechat.WechatConfig]:
+    def generate(cls, clock: Callable[[], int] = core_clock.epoch) -> tuple["Sandbox", wechat.WechatConfig]:
         """A sandbox and the merchant configuration that talks to it."""
         merchant_private, merchant_public = wechat.new_rsa_pair()
         platform_private, platform_public = wechat.new_rsa_pair()
