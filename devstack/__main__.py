@@ -79,6 +79,10 @@ def loop(stop: threading.Event, every_s: float, fn, name: str) -> threading.Thre
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["dlq"]:  # `python -m devstack dlq`: show / redrive the dead-letter queues
+        from devstack import dlq
+
+        return dlq.main(argv[1:])
     if argv[:1] == ["clock"]:  # python -m devstack clock advance 2d3h | show | reset
         from devstack.clock import cli
 
@@ -108,12 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(env)  # before importing chalicelib: table names bind at import
     devclock.install_from_env()
 
-    from chalicelib.core import outbox, timers
+    from chalicelib.core import timers
     from chalicelib.core.aws import client
     from chalicelib.core.config import get_settings
-    from chalicelib.core.db import create_tables
-    from chalicelib.core.outbox import OutboxEvent
-    from chalicelib.core.streams import StreamReader
+    from chalicelib.domains import create_tables
 
     create_tables()
     ensure_secrets(client("ssm"))
@@ -131,26 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=sandbox.run_server, args=("127.0.0.1", sport, f"http://127.0.0.1:{args.port}", stop, sb),
                      daemon=True, name="sandbox-pay").start()
 
-    reader = StreamReader(OutboxEvent.Meta.table_name)
-    reader.skip_existing()
-    deliver_lock = threading.Lock()
-
-    def dispatch() -> int:
-        with deliver_lock:
-            records = [r for r in reader.read() if r["eventName"] == "INSERT"]
-            if records:
-                outbox.dispatch(records)
-            return len(records)
-
-    def reset() -> None:
-        with deliver_lock:
-            devclock.empty_tables()
-            sb.clear()
-        if not args.no_seed:
-            __import__("devstack.seed", fromlist=["seed"]).seed()
-
-    # The test clock: advances fire what became due and deliver it through this one function.
-    control = devclock.ClockControl(shared_clock, run_due=lambda: devclock.run_due(dispatch), reset=reset)
+    # The test clock; its advances fire and deliver what falls due once the event path runs (below).
+    control = devclock.ClockControl(shared_clock)
     env[devclock.CONTROL_URL_ENV] = os.environ[devclock.CONTROL_URL_ENV] = devclock.serve_control(control, stop)
 
     # chalice local, with API Gateway's gateway responses, the shared clock and /dev/clock
@@ -165,7 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, shutdown)
     try:
         wait_http(f"{base}/v1/health")
-        loop(stop, 1.0, dispatch, "outbox-dispatcher")
+        from devstack import dlq, queues  # the relay, per-unit queues with DLQs, their pollers
+
+        topo = queues.start(STAGE, stop, log)
+        os.environ["SUIZHEN_EVENTS_TOPIC_ARN"] = topo.topic_arn
+        dlq.write_endpoint(moto_url)
+        control.run_due = lambda: devclock.run_due(lambda: devclock.deliver_now(topo))
+        control.reset_state = lambda: devclock.reset_stack(topo, sb, seed=not args.no_seed)
         loop(stop, args.tick_seconds, timers.sweep, "scheduler-tick")
         demo = [] if args.no_seed else __import__("devstack.seed", fromlist=["seed"]).seed()
         banner(base, moto_url, sandbox_url, demo)
@@ -202,7 +192,8 @@ def banner(base: str, moto_url: str, sandbox_url: str, demo: list[tuple[str, str
         f"  Sandbox pay    {sandbox_url}",
         f"                 pay an order: .venv/bin/python -m chalicelib.payments.sandbox pay <order_id> --sandbox {sandbox_url}",
         "                 refunds: accepted as processing, completed by the sandbox 2 s later (as WeChat Pay does)",
-        "  Scheduler tick and outbox dispatcher are running in this process.",
+        "  Scheduler tick, outbox relay and one poller per unit queue run in this process;",
+        "                 dead letters: .venv/bin/python -m devstack dlq [--redrive <unit>|all]",
         f"  Test clock     now {clock_now()}; forward only, every process reads it:",
         f"                 .venv/bin/python -m devstack clock{port_opt} advance 2d3h   (or PT49H; also: show, reset)",
         f"                 curl -s -XPOST {base}/dev/clock -H 'Content-Type: application/json' -d '{{\"advance\": \"PT49H\"}}'",

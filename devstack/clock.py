@@ -137,13 +137,15 @@ class ClockControl:
     """Moves the shared clock and makes the stack catch up with it.
 
     ``run_due`` is the one function that fires what is due and delivers the resulting events
-    (the local stack passes its own: sweep + delivery); ``reset`` empties the stack's state.
+    (the local stack sets its own: :func:`run_due` over :func:`deliver_now`); ``reset_state``
+    empties the stack's state. Both are set once the stack's event path runs.
     """
 
-    def __init__(self, shared: SharedClock, run_due: Callable[[], int], reset: Callable[[], None] | None = None):
+    def __init__(self, shared: SharedClock, run_due: Callable[[], int] | None = None,
+                 reset_state: Callable[[], None] | None = None):
         self.shared = shared
         self.run_due = run_due
-        self._reset = reset
+        self.reset_state = reset_state
         self.lock = threading.Lock()
 
     def show(self) -> dict:
@@ -156,6 +158,8 @@ class ClockControl:
     def advance_to(self, target: datetime) -> dict:
         from chalicelib.core import clock
 
+        if self.run_due is None:
+            raise ValueError("the local stack is still starting")
         with self.lock:
             start = self.shared.now()
             if target <= start:
@@ -178,12 +182,42 @@ class ClockControl:
             return {**self.show(), "from": _iso(start), "timers_fired": fired, "ttl_expired_items": expired}
 
     def reset(self) -> dict:
-        if self._reset is None:
-            raise ValueError("this stack cannot reset its clock")
+        if self.reset_state is None:
+            raise ValueError("the local stack is still starting")
         with self.lock:
-            self._reset()
+            self.reset_state()
             self.shared.back_to_real_time()
             return {**self.show(), "reset": True}
+
+
+def deliver_now(topo) -> int:
+    """Deliver every pending event now, the way the stack's event path does it continuously:
+    the outbox relay publishes what the stream holds, then each unit's poller drains its queue.
+    Holding ``queues.DELIVERY`` keeps the background relay and pollers out meanwhile, so nothing
+    is left in flight when this returns. Returns how many records and messages it handled."""
+    from devstack import queues
+
+    with queues.DELIVERY:
+        n = topo.relay.tick()
+        for poller in topo.pollers:
+            n += poller.drain()
+    return n
+
+
+def reset_stack(topo, sandbox, *, seed: bool = True) -> None:
+    """Start over: empty every table and queue and the sandbox's memory, then seed again."""
+    from chalicelib.core.aws import client
+    from devstack import queues
+
+    with queues.DELIVERY:
+        empty_tables()
+        for q in topo.queues.values():
+            for url in (q.url, q.dlq_url):
+                client("sqs").purge_queue(QueueUrl=url)
+        topo.relay.tick()  # reads past the deletions (REMOVE records; the relay takes INSERTs only)
+        sandbox.clear()
+    if seed:
+        __import__("devstack.seed", fromlist=["seed"]).seed()
 
 
 def run_due(deliver: Callable[[], int], max_rounds: int = 50) -> int:
@@ -201,7 +235,7 @@ def run_due(deliver: Callable[[], int], max_rounds: int = 50) -> int:
 
 def empty_tables() -> None:
     """Delete every item of every table of the stack (a reset; Scan is fine on a local stack)."""
-    from chalicelib.core.db import all_models
+    from chalicelib.domains import all_models
 
     for model in all_models():
         keys = [a.attr_name for a in model.get_attributes().values() if a.is_hash_key or a.is_range_key]
@@ -216,7 +250,7 @@ def expire_ttl() -> int:
     from pynamodb.attributes import TTLAttribute
 
     from chalicelib.core import clock
-    from chalicelib.core.db import all_models
+    from chalicelib.domains import all_models
 
     now, deleted = clock.now(), 0
     for model in all_models():
