@@ -1,7 +1,8 @@
 """Run every scenario module in ``bench/``, print the report, compare it with the last run and
 write the figures to ``bench/out/`` (JSON); exit 1 if a budget is broken.
 
-``python -m bench [name-substring ...]`` runs only the scenarios whose name contains one of them.
+``python -m bench [--no-cold] [name-substring ...]`` runs only the scenarios whose name contains
+one of them (``--no-cold`` skips the cold-import pairs, keeping the last run's figure).
 """
 
 import importlib
@@ -29,7 +30,10 @@ def scenarios():
 
 def main(argv: list[str]) -> int:
     last = load_last()
-    cold = cold_import()
+    skip_cold = "--no-cold" in argv
+    argv = [a for a in argv if a != "--no-cold"]
+    cold = (last or {}).get("cold_import") if skip_cold else None
+    cold = cold or cold_import()
     env = Env()
     results = []
     try:
