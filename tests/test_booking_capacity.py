@@ -31,7 +31,7 @@ START = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 
 
 def _clear_tables():
-    from chalicelib.core.db import all_models
+    from chalicelib.domains import all_models
 
     for model in all_models():
         keys = [model._hash_keyname] + ([model._range_keyname] if model._range_keyname else [])

@@ -38,4 +38,8 @@ class Settings(BaseModel):
     booking_max_unpaid_holds: int = Field(default=2, ge=1)
     booking_request_ttl_h: int = Field(default=72, ge=1)
     platform_fee_bps: int = Field(default=1000, ge=0, le=10000)  # platform's share of each paid order
-    payment_check_after_s: int = 180  # reconcile an unconfirmed payment attempt after this long
+    payment_check_after_s: int = 180
+    # Event relay → SNS topic → one SQS queue per unit (chalicelib/topology.py); set by the template.
+    events_topic_arn: str = ""
+    # Which unit (chalicelib/topology.py) a deployed function serves; empty = the whole app.
+    unit: str = ""  # reconcile an unconfirmed payment attempt after this long
