@@ -10,6 +10,7 @@ import hmac
 import secrets
 import sys
 from datetime import timedelta
+from typing import NoReturn
 
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 
@@ -59,26 +60,47 @@ def send_sms_code(phone: str, source_ip: str) -> dict:
 
 
 def _consume_code(index: str, code: str) -> None:
+    """Count the guess, then check it: each guess first takes one of the code's ``sms_max_tries``
+    slots with a single conditional UpdateItem (live, unused, fewer tries than the limit), and
+    only a guess that got a slot is compared. DynamoDB applies conditional updates to one item
+    one at a time, so however many guesses arrive at once, at most ``sms_max_tries`` are ever
+    checked; the rest are refused unread. A right guess then consumes the code (``used`` false →
+    true), so two right guesses at once log in once."""
     s = get_settings()
+    now = clock.now()
+    rec = SmsCode(index)
     try:
-        rec = SmsCode.get(index, consistent_read=True)
-    except SmsCode.DoesNotExist:
-        raise Unauthorized("the code is wrong or has expired", code="invalid_code")
-    if rec.used or rec.expires_at <= clock.now():
-        raise Unauthorized("the code is wrong or has expired", code="invalid_code")
-    if rec.tries >= s.sms_max_tries:
-        raise TooManyRequests("too many wrong codes; request a new one", code="too_many_attempts")
+        rec.update(actions=[SmsCode.tries.add(1)],
+                   condition=SmsCode.phone_index.exists() & (SmsCode.used == False)  # noqa: E712
+                   & (SmsCode.expires_at > now) & (SmsCode.tries < s.sms_max_tries))
+    except UpdateError as exc:
+        if not _condition_failed(exc):
+            raise
+        _refuse_guess(index, now, s.sms_max_tries)
     if not hmac.compare_digest(rec.code_hash, _code_hash(index, code)):
-        try:
-            rec.update(actions=[SmsCode.tries.add(1)], condition=SmsCode.tries < s.sms_max_tries)
-        except UpdateError:
-            pass
         raise Unauthorized("the code is wrong or has expired", code="invalid_code")
     try:
         rec.update(actions=[SmsCode.used.set(True)],
                    condition=(SmsCode.used == False) & (SmsCode.code_hash == rec.code_hash))  # noqa: E712
-    except UpdateError:
+    except UpdateError as exc:
+        if not _condition_failed(exc):
+            raise
         raise Unauthorized("the code is wrong or has expired", code="invalid_code")
+
+
+def _condition_failed(exc: UpdateError) -> bool:
+    return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+def _refuse_guess(index: str, now, max_tries: int) -> NoReturn:
+    """The guess got no slot: say why (read only on this refused path)."""
+    try:
+        rec = SmsCode.get(index, consistent_read=True)
+    except SmsCode.DoesNotExist:
+        raise Unauthorized("the code is wrong or has expired", code="invalid_code")
+    if not rec.used and rec.expires_at > now and rec.tries >= max_tries:
+        raise TooManyRequests("too many wrong codes; request a new one", code="too_many_attempts")
+    raise Unauthorized("the code is wrong or has expired", code="invalid_code")
 
 
 def _account_for_phone(phone: str, index: str) -> Account:

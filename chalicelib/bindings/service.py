@@ -76,12 +76,18 @@ def follow_up_settings(doctor_id: str) -> tuple[int, int, int]:
     return s.free_days, s.free_messages, s.visit_window_days
 
 
-def get_binding_for_participant(caller, binding_id: str) -> Binding:
-    """The binding if the caller is its doctor, the account managing its profile, or an admin."""
+def get_binding(binding_id: str) -> Binding:
+    """Internal, for other domains acting on this domain's events (not on a user's behalf, so
+    no caller to authorize): the binding, or 404."""
     try:
-        b = Binding.get(binding_id)
+        return Binding.get(binding_id)
     except Binding.DoesNotExist:
         raise NotFound("binding not found")
+
+
+def get_binding_for_participant(caller, binding_id: str) -> Binding:
+    """The binding if the caller is its doctor, the account managing its profile, or an admin."""
+    b = get_binding(binding_id)
     if caller.is_admin or caller.account_id in (b.doctor_id, b.patient_account_id):
         return b
     raise NotFound("binding not found")
