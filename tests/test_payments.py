@@ -199,6 +199,9 @@ def test_earnings_statement(api, people, wxpay, clock):
     month = clock.now().astimezone().strftime("%Y-%m")
     r = api.get(f"/v1/doctor/earnings?month={month}", token=doctor.token)
     assert r.status == 200 and r.body["net_fen"] == 3600 and len(r.body["entries"]) == 2
+    assert (r.body["gross_fen"], r.body["fee_fen"]) == (4000, 400)
+    for line in r.body["entries"]:  # each line shows what the patient paid, the platform's fee and the net
+        assert (line["gross_fen"], line["fee_fen"], line["net_fen"]) == (2000, 200, 1800)
     assert api.get("/v1/doctor/earnings?month=2026-13", token=doctor.token).status == 400
 
 
