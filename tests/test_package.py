@@ -196,6 +196,17 @@ def test_package_is_small_and_printed(packaged):
 
 
 @pytest.mark.enable_socket
+def test_the_local_stack_and_its_dev_routes_are_not_packaged(packaged):
+    """/dev/clock lives in devstack/ (registered only by the local API runner): no deployed
+    function holds it, whatever its configuration."""
+    out, t, _ = packaged
+    names = zipfile.ZipFile(os.path.join(out, "deployment.zip")).namelist()
+    assert "app.py" in names and not any(n.startswith("devstack/") for n in names)
+    assert not [p for p in t.get("Paths", {}) if p.startswith("/dev")]
+    assert "/dev/clock" not in json.dumps(t)
+
+
+@pytest.mark.enable_socket
 def test_packaged_template_passes_cfn_lint(packaged):
     out, _, _ = packaged
     lint = subprocess.run([os.path.join(BIN, "cfn-lint"), "--regions", "cn-north-1", "--",
