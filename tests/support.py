@@ -132,3 +132,21 @@ class OutboxDrain:
                 return seen
             seen.extend(deliver_records(recs))
         raise AssertionError("outbox did not settle")
+
+
+@contextmanager
+def count_items_read():
+    """Items DynamoDB read for the Queries and Scans made inside the block (``ScannedCount``: what
+    a filter drops is still read and paid for). ``reads["items"]`` after the block."""
+    reads = {"items": 0, "queries": 0}
+    real = botocore.client.BaseClient._make_api_call
+
+    def counting(self, operation_name, api_params):
+        out = real(self, operation_name, api_params)
+        if self.meta.service_model.service_name == "dynamodb" and operation_name in ("Query", "Scan"):
+            reads["items"] += out.get("ScannedCount", 0)
+            reads["queries"] += 1
+        return out
+
+    with patch.object(botocore.client.BaseClient, "_make_api_call", counting):
+        yield reads
