@@ -104,13 +104,66 @@ class ConsultationOut(Response):
     answered_at: str | None = None
 
 
-class GroupMessage(Request):
-    group: str = Field(min_length=1, max_length=20)
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
+class GroupAudience(Request):
+    """Who receives a group send: every active patient, or those in any of the groups.
+    Blocked, ended and pending bindings are never included."""
+
+    all_patients: bool = False
+    groups: list[str] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _one(self):
+        if self.all_patients == bool(self.groups):
+            raise ValueError("give either all_patients=true or a non-empty list of groups")
+        for g in self.groups:
+            if not 1 <= len(g) <= 20:
+                raise ValueError("a group name has 1 to 20 characters")
+        return self
 
 
-class GroupSent(Response):
-    sent: int
+class GroupCard(Request):
+    """A card in a group send: a 加号 session to book, or a notice (停诊通知, a health reminder)."""
+
+    type: Literal["booking_session", "notice"]
+    session_id: str | None = Field(default=None, min_length=1, max_length=40)
+    title: str = Field(min_length=1, max_length=40)
+    text: str | None = Field(default=None, max_length=MAX_TEXT)
+
+    @model_validator(mode="after")
+    def _session(self):
+        if (self.type == "booking_session") != (self.session_id is not None):
+            raise ValueError("a booking_session card names its session_id; a notice names none")
+        return self
+
+
+class GroupMessage(GroupAudience):
+    text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
+    card: GroupCard | None = None
+
+    @model_validator(mode="after")
+    def _content(self):
+        if (self.text is None) == (self.card is None):
+            raise ValueError("a group message is either text or a card")
+        return self
+
+
+class GroupPreview(Response):
+    recipients: int = Field(description="active patients the send would reach now")
+    limit: int = Field(description="the most recipients one group send may have")
+    sends_left_today: int = Field(description="group sends the doctor may still start today (Asia/Shanghai)")
+
+
+class GroupSendOut(Response):
+    send_id: str
+    status: Literal["planning", "sending", "done"]
+    audience: dict
+    kind: Literal["text", "card"]
+    text: str | None = None
+    card: dict | None = None
+    total: int = Field(description="recipients found so far (final once status is not planning)")
+    delivered: int
+    failed: int = Field(description="recipients whose conversation was not active any more")
+    created_at: str
 
 
 class AttachmentIn(Request):
