@@ -54,6 +54,14 @@ def consultation_out(c: Consultation) -> ConsultationOut:
                            answered_at=clock.iso(c.answered_at))
 
 
+def get_consultation(caller, consultation_id: str) -> ConsultationOut:
+    """A participant's view of one consultation (what a client polls after paying for it)."""
+    c = _consultation(consultation_id)
+    if c is None or caller.account_id not in (c.patient_account_id, c.doctor_id):
+        raise NotFound("consultation not found")
+    return consultation_out(c)
+
+
 def buy_consultation(caller, conversation_id: str) -> ConsultationOut:
     conv = get_conversation(caller, conversation_id, consistent=True)
     if side(caller, conv) != "patient":

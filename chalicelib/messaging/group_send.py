@@ -42,7 +42,7 @@ from chalicelib.core.pagination import Page, parse_limit, query_page
 from chalicelib.core.transact import failed_items
 
 from .models import Conversation, GroupSend, GroupSendQuota, Message
-from .schemas import GroupAudience, GroupMessage, GroupPreview, GroupSendOut
+from .schemas import Card, GroupAudience, GroupAudienceOut, GroupMessage, GroupPreview, GroupSendOut
 from .sending import SEND_ATTEMPTS, backoff
 from .views import activity_key, new_message, preview
 
@@ -101,7 +101,9 @@ def _card(caller, body: GroupMessage) -> dict | None:
 def send_out(g: GroupSend) -> GroupSendOut:
     done = bool(g.planning_done) and int(g.delivered) + int(g.failed) >= int(g.total)
     return GroupSendOut(send_id=g.send_id, status="done" if done else ("sending" if g.planning_done else "planning"),
-                        audience=g.audience, kind=g.kind, text=g.text, card=g.card, total=int(g.total),
+                        audience=GroupAudienceOut(all_patients=bool(g.audience.get("all")),
+                                                  groups=list(g.audience.get("groups") or [])),
+                        kind=g.kind, text=g.text, card=Card(**g.card) if g.card else None, total=int(g.total),
                         delivered=int(g.delivered), failed=int(g.failed), created_at=clock.iso(g.created_at))
 
 

@@ -21,6 +21,7 @@ from .consultations import (
     _consultation,
     buy_consultation,
     consultation_out,
+    get_consultation,
     get_package,
     package_out,
     set_away,
@@ -36,7 +37,7 @@ from .views import conversation_out, message_out
 
 __all__ = [
     "_consultation", "attachment_link", "buy_consultation", "consultation_out", "conversation_out",
-    "create_attachment", "get_conversation", "get_group_send", "get_package", "hide_message", "list_conversations",
-    "list_messages", "mark_read", "message_out", "my_group_sends", "package_out", "post_card", "preview_recipients",
-    "send", "set_away", "set_package", "start_group_send",
+    "create_attachment", "get_consultation", "get_conversation", "get_group_send", "get_package", "hide_message",
+    "list_conversations", "list_messages", "mark_read", "message_out", "my_group_sends", "package_out", "post_card",
+    "preview_recipients", "send", "set_away", "set_package", "start_group_send",
 ]
