@@ -37,6 +37,9 @@ class Settings(BaseModel):
     booking_cancel_cutoff_h: int = Field(default=24, ge=0)
     booking_max_unpaid_holds: int = Field(default=2, ge=1)
     booking_request_ttl_h: int = Field(default=72, ge=1)
+    # messaging: group sends (群发) a doctor may start per Asia/Shanghai day, and recipients per send
+    messaging_group_sends_per_day: int = Field(default=3, ge=1)
+    messaging_group_max_recipients: int = Field(default=10_000, ge=1, le=10_000)
     platform_fee_bps: int = Field(default=1000, ge=0, le=10000)  # platform's share of each paid order
     payment_check_after_s: int = 180
     # Event relay → SNS topic → one SQS queue per unit (chalicelib/topology.py); set by the template.
