@@ -46,7 +46,7 @@ class Env:
         import tests.conftest as conftest  # sets the test environment before importing app
         from chalicelib.core import aws as core_aws
         from chalicelib.core.config import get_settings
-        from chalicelib.core.db import create_tables
+        from chalicelib.domains import create_tables
         from tests.support import ApiClient
 
         get_settings.cache_clear()

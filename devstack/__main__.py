@@ -76,6 +76,11 @@ def loop(stop: threading.Event, every_s: float, fn, name: str) -> threading.Thre
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["dlq"]:  # `python -m devstack dlq`: show / redrive the dead-letter queues
+        from devstack import dlq
+
+        return dlq.main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     p.add_argument("--port", type=int, default=int(os.environ.get("SUIZHEN_PORT", 8000)), help="API port")
     p.add_argument("--moto-port", type=int, default=0, help="moto server port (default: a free one)")
@@ -97,12 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     env = stage_env(args.port, moto_url)
     os.environ.update(env)  # before importing chalicelib: table names bind at import
 
-    from chalicelib.core import outbox, timers
+    from chalicelib.core import timers
     from chalicelib.core.aws import client
     from chalicelib.core.config import get_settings
-    from chalicelib.core.db import create_tables
-    from chalicelib.core.outbox import OutboxEvent
-    from chalicelib.core.streams import StreamReader
+    from chalicelib.domains import create_tables
 
     create_tables()
     ensure_secrets(client("ssm"))
@@ -132,15 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, shutdown)
     try:
         wait_http(f"{base}/v1/health")
-        reader = StreamReader(OutboxEvent.Meta.table_name)
-        reader.skip_existing()
+        from devstack import dlq, queues  # the relay, per-unit queues with DLQs, their pollers
 
-        def dispatch():
-            records = [r for r in reader.read() if r["eventName"] == "INSERT"]
-            if records:
-                outbox.dispatch(records)
-
-        loop(stop, 1.0, dispatch, "outbox-dispatcher")
+        os.environ["SUIZHEN_EVENTS_TOPIC_ARN"] = queues.start(STAGE, stop, log).topic_arn
+        dlq.write_endpoint(moto_url)
         loop(stop, args.tick_seconds, timers.sweep, "scheduler-tick")
         demo = [] if args.no_seed else __import__("devstack.seed", fromlist=["seed"]).seed()
         banner(base, moto_url, sandbox_url, demo)
@@ -169,7 +167,8 @@ def banner(base: str, moto_url: str, sandbox_url: str, demo: list[tuple[str, str
         f"  Sandbox pay    {sandbox_url}",
         f"                 pay an order: .venv/bin/python -m chalicelib.payments.sandbox pay <order_id> --sandbox {sandbox_url}",
         "                 refunds: accepted as processing, completed by the sandbox 2 s later (as WeChat Pay does)",
-        "  Scheduler tick and outbox dispatcher are running in this process.", "",
+        "  Scheduler tick, outbox relay and one poller per unit queue run in this process;",
+        "                 dead letters: .venv/bin/python -m devstack dlq [--redrive <unit>|all]", "",
         "Demo accounts (log in with an SMS code; the code is printed below as [dev-sms]):",
     ]
     lines += [f"  {role:8} {phone}   {note}" for role, phone, note in demo]

@@ -102,7 +102,7 @@ def _policy(name: str, statements: list[dict]) -> list[dict]:
 
 
 def build() -> dict:
-    from chalicelib.core.db import all_models
+    from chalicelib.domains import all_models
 
     models = sorted(all_models(), key=lambda m: m.Meta.table_name)
     resources: dict = {}

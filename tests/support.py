@@ -107,8 +107,9 @@ def count_ddb_calls():
 
 
 class OutboxDrain:
-    """Plays DynamoDB Streams → dispatcher in tests: new records of the outbox table's stream
-    (moto) go to the real dispatcher, as the Lambda event source would deliver them."""
+    """Plays DynamoDB Streams → relay → queues → consumers in tests: new records of the outbox
+    table's stream (moto) take the deployed route in-process (``events.deliver_records``: the
+    relay's INSERT filter and timer expansion, the subscription table, each unit's consumers)."""
 
     def __init__(self):
         from chalicelib.core.outbox import OutboxEvent
@@ -120,14 +121,14 @@ class OutboxDrain:
         self.reader.skip_existing()
 
     def __call__(self, max_rounds: int = 20) -> list[str]:
-        """Deliver until the outbox is quiet (consumers may emit further events); returns event types."""
-        from chalicelib.core.outbox import dispatch
+        """Deliver until the outbox is quiet (consumers may emit further events); returns the
+        delivered messages' types (a batch of fired timers counts once per timer)."""
+        from chalicelib.events import deliver_records
 
         seen = []
         for _ in range(max_rounds):
-            recs = [r for r in self.reader.read() if r["eventName"] == "INSERT"]
+            recs = self.reader.read()
             if not recs:
                 return seen
-            seen.extend(r["dynamodb"]["NewImage"]["type"]["S"] for r in recs)
-            dispatch(recs)
+            seen.extend(deliver_records(recs))
         raise AssertionError("outbox did not settle")

@@ -11,7 +11,7 @@ import tempfile
 import pytest
 from pynamodb.attributes import TTLAttribute
 
-from chalicelib.core.db import all_models
+from chalicelib.domains import all_models
 from infra import build
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -72,3 +72,46 @@ def test_events_after_a_cancelled_transaction_still_arrive(aws, drain):
     outbox.publish("test.happened", {"n": 3})
     drain()
     assert [p["n"] for _, p in SEEN] == [1, 3]
+
+
+def test_cancel_outside_a_transaction_leaves_a_fired_timer_and_says_so(aws, drain, clock, caplog):
+    tid = timers.schedule("test-kind", clock.now() + timedelta(minutes=1), {}, key="f1")
+    clock.advance(minutes=2)
+    assert timers.sweep() == 1
+    timers.cancel(tid)  # already fired: left alone, logged
+    assert timers.Timer.get(tid).status == "fired"
+    timers.cancel("test-kind#never-existed")  # never existed: left alone too
+
+
+def test_cancel_in_a_transaction_takes_a_pending_timer_off_the_index(aws, clock):
+    tid = timers.schedule("test-kind", clock.now() + timedelta(minutes=1), {}, key="t1")
+    with outbox.transaction() as tx:
+        timers.cancel(tid, tx=tx)
+    t = timers.Timer.get(tid)
+    assert t.status == "cancelled" and t.shard is None
+    clock.advance(minutes=2)
+    assert timers.sweep() == 0
+
+
+def test_transactions_share_one_connection_per_process(aws):
+    """A new botocore client per TransactWriteItems cost ~50 ms of CPU each (issue #10, item 15)."""
+    seen = []
+    for i in range(3):
+        with outbox.transaction() as tx:
+            outbox.emit(tx, "test.happened", {"i": i})
+            seen.append(tx._connection)
+    assert seen[0] is seen[1] is seen[2]
+    assert seen[0].client is seen[2].client
+
+
+def test_tracing_off_never_imports_the_xray_sdk():
+    import subprocess
+    import sys
+
+    code = ("import os, sys; os.environ['POWERTOOLS_TRACE_DISABLED']='true'\n"
+            "from chalicelib.core.observability import tracing_middleware\n"
+            "assert tracing_middleware('ev', lambda e: e + '!') == 'ev!'\n"
+            "print(sorted(m for m in sys.modules if m.startswith('aws_xray_sdk')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

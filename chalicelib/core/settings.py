@@ -38,7 +38,11 @@ class Settings(BaseModel):
     booking_max_unpaid_holds: int = Field(default=2, ge=1)
     booking_request_ttl_h: int = Field(default=72, ge=1)
     platform_fee_bps: int = Field(default=1000, ge=0, le=10000)  # platform's share of each paid order
-    payment_check_after_s: int = 180  # reconcile an unconfirmed payment attempt after this long
+    payment_check_after_s: int = 180
+    # Event relay → SNS topic → one SQS queue per unit (chalicelib/topology.py); set by the template.
+    events_topic_arn: str = ""
+    # Which unit (chalicelib/topology.py) a deployed function serves; empty = the whole app.
+    unit: str = ""  # reconcile an unconfirmed payment attempt after this long
     # second opinions (二次诊疗)
     opinion_match_price_fen: int = Field(default=200_000, ge=100)  # price when the platform matches the expert
     opinion_turnaround_workdays: int = Field(default=5, ge=1, le=30)  # from a complete case to the report

@@ -12,6 +12,7 @@ booking's expiry timer may race with the cancellation).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -86,8 +87,15 @@ def schedule(kind: str, due_at: datetime, payload: dict[str, Any], *, key: str |
 
 
 def cancel(timer_id: str, *, tx: TransactWrite | None = None) -> None:
-    """Cancel a pending timer. In a transaction the timer must exist; outside one, a timer that
-    already fired or never existed is left alone."""
+    """Cancel a timer so no sweep claims it.
+
+    In a transaction (how the domains call it): the timer must exist, or the whole transaction
+    fails; its status becomes ``cancelled`` whatever it was. A pending timer leaves the due index
+    (no sweep can claim it after the commit); one that already fired is only relabelled — its
+    event is on its way and its consumer re-checks its own state, as every timer consumer must.
+    Outside a transaction: only a pending timer changes; one that already fired, was cancelled
+    or never existed is left alone.
+    """
     actions = [Timer.status.set("cancelled"), Timer.shard.remove(),
                Timer.expires_at.set(clock.now() + KEEP_DONE)]
     if tx is not None:
@@ -95,11 +103,19 @@ def cancel(timer_id: str, *, tx: TransactWrite | None = None) -> None:
         return
     try:
         Timer(timer_id).update(actions=actions, condition=Timer.status == "pending")
-    except UpdateError:
-        pass
+    except UpdateError as exc:
+        if not _condition_failed(exc):
+            raise
+        # Safe to drop: the timer is not pending, so no sweep will fire it because of us, and
+        # the action it stood for either ran (its consumer re-checks state) or never will.
+        logger.info("timer not pending; nothing to cancel", extra={"timer_id": timer_id})
 
 
-def sweep(now: datetime | None = None) -> int:
+def _condition_failed(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def sweep(now: datetime | None = None, *, remaining_ms: Callable[[], int] | None = None) -> int:
     """Fire every due timer; returns how many this call fired. Re-running fires nothing twice."""
     now = now or clock.now()
     upto = due_key(now)
