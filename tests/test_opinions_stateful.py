@@ -15,6 +15,7 @@ from chalicelib.opinions import intake, matching, money, report
 from chalicelib.opinions.models import Case, Expert
 from chalicelib.opinions.schemas import CaseIn, ReportIn
 from chalicelib.payments import service as payments
+from chalicelib.payments import wechat
 from chalicelib.payments.models import LedgerEntry, Refund
 from tests.doctors_support import make_admin, make_patient
 from tests.opinions_support import REPORT, make_expert
@@ -69,7 +70,10 @@ def test_paid_once_refunded_at_most_once_one_holder(api, clock, drain, wxpay):  
         @rule()
         def duplicate_callback(self):
             if self.notice:
-                payments.handle_wechat_payment(*self.notice)
+                try:
+                    payments.handle_wechat_payment(*self.notice)
+                except wechat.SignatureError:
+                    pass  # a replay past the allowed clock skew is refused (and changes nothing)
                 drain()
 
         @rule()
@@ -144,5 +148,5 @@ def test_paid_once_refunded_at_most_once_one_holder(api, clock, drain, wxpay):  
                 assert int(Expert.get(d).open_cases) == sum(1 for _ in Case.by_holder.query(d))
 
     run_state_machine_as_test(Opinions, settings=settings(
-        max_examples=12, stateful_step_count=12, deadline=None,
+        max_examples=10, stateful_step_count=12, deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]))
