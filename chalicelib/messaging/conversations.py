@@ -71,13 +71,22 @@ def list_conversations(caller, limit: int | None, cursor: str | None) -> Page:
     index = Conversation.doctor_inbox if caller.role == "doctor" else Conversation.patient_inbox
     page = query_page(Conversation, index.query, caller.account_id, scan_index_forward=False,
                       limit=parse_limit(str(limit) if limit else None), cursor=cursor)
-    rows = [conversation_out(caller, c) for c in page.items]
-    if caller.role != "doctor":  # the patient's rows show the doctor; the doctor's show patient_name
-        from chalicelib.doctors import service as doctors
+    return Page(_with_doctors(caller, [conversation_out(caller, c) for c in page.items]), page.next_cursor)
 
-        cards = doctors.briefs(r.doctor_id for r in rows)  # one BatchGetItem per page
-        rows = [r.model_copy(update={"doctor": cards.get(r.doctor_id)}) for r in rows]
-    return Page(rows, page.next_cursor)
+
+def conversation_detail(caller, conversation_id: str):
+    """One conversation as its inbox row shows it (the same fields, the doctor's card included)."""
+    return _with_doctors(caller, [conversation_out(caller, get_conversation(caller, conversation_id))])[0]
+
+
+def _with_doctors(caller, rows: list) -> list:
+    """The patient's rows show the doctor (one BatchGetItem per page); the doctor's show patient_name."""
+    if caller.role == "doctor":
+        return rows
+    from chalicelib.doctors import service as doctors
+
+    cards = doctors.briefs(r.doctor_id for r in rows)
+    return [r.model_copy(update={"doctor": cards.get(r.doctor_id)}) for r in rows]
 
 
 def list_messages(caller, conversation_id: str, limit: int | None, cursor: str | None, after: int | None,

@@ -17,7 +17,7 @@ def list_conversations(ctx: Ctx):
 @api.route("/v1/conversations/{conversation_id}", "GET", roles=PARTICIPANTS, response="ConversationOut",
            errors=(404,), summary="One conversation: unread count, free window and consultation state")
 def get_conversation(ctx: Ctx, conversation_id: str):
-    return service.conversation_out(ctx.caller, service.get_conversation(ctx.caller, conversation_id))
+    return service.conversation_detail(ctx.caller, conversation_id)
 
 
 @api.route("/v1/conversations/{conversation_id}/messages", "GET", roles=PARTICIPANTS, query="MessagesQuery",

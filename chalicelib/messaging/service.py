@@ -27,7 +27,7 @@ from .consultations import (
     set_away,
     set_package,
 )
-from .conversations import get_conversation, hide_message, list_conversations, list_messages, mark_read
+from .conversations import conversation_detail, get_conversation, hide_message, list_conversations, list_messages, mark_read
 from .group_send import get_send as get_group_send
 from .group_send import my_sends as my_group_sends
 from .group_send import preview_recipients
@@ -36,7 +36,7 @@ from .sending import post_card, send
 from .views import conversation_out, message_out
 
 __all__ = [
-    "_consultation", "attachment_link", "buy_consultation", "consultation_out", "conversation_out",
+    "_consultation", "attachment_link", "buy_consultation", "consultation_out", "conversation_detail", "conversation_out",
     "create_attachment", "get_consultation", "get_conversation", "get_group_send", "get_package", "hide_message",
     "list_conversations", "list_messages", "mark_read", "message_out", "my_group_sends", "package_out", "post_card",
     "preview_recipients", "send", "set_away", "set_package", "start_group_send",
