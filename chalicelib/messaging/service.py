@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.bindings import service as bindings
-from chalicelib.core import clock, timers
+from chalicelib.core import clock, outbox, timers
 from chalicelib.core.aws import client
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable
@@ -244,7 +244,8 @@ def _read_for_send(caller, conversation_id: str):
     return conv, package
 
 
-def _commit_messages(conv: Conversation, msgs: list[Message], actions: list, side: str, consult_answer=False) -> None:
+def _commit_messages(conv: Conversation, msgs: list[Message], actions: list, side: str, consult_answer=False,
+                     once_key: str | None = None) -> None:
     last = msgs[-1]
     now = clock.now()
     read_attr = Conversation.doctor_read_seq if side == "doctor" else Conversation.patient_read_seq
@@ -260,15 +261,21 @@ def _commit_messages(conv: Conversation, msgs: list[Message], actions: list, sid
         if consult_answer:
             tx.update(Consultation(conv.consultation_id), actions=[Consultation.answered_at.set(now)],
                       condition=Consultation.status == "open")
+        if once_key is not None:
+            outbox.mark_once(tx, once_key)
         emit(tx, "message.created", {"conversation_id": conv.conversation_id, "seq": int(msgs[0].seq),
                                      "message_id": msgs[0].message_id, "sender_role": side,
                                      "doctor_id": conv.doctor_id, "patient_account_id": conv.patient_account_id})
 
 
-def post_card(conversation_id: str, card_type: str, data: dict) -> MessageOut | None:
+def post_card(conversation_id: str, card_type: str, data: dict, *, once_key: str | None = None) -> MessageOut | None:
     """A structured card from another domain (booking offer, questionnaire, payment request,
-    system notice). Not subject to the patient's entitlement. Returns None if no conversation."""
+    system notice). Not subject to the patient's entitlement. Returns None if no conversation,
+    or if ``once_key`` (e.g. the event id) already posted it: the card and its marker commit in
+    one transaction, so a redelivered event never posts twice."""
     for _ in range(SEND_RETRIES):
+        if once_key is not None and outbox.marked(once_key):
+            return None
         try:
             conv = Conversation.get(conversation_id, consistent_read=True)
         except Conversation.DoesNotExist:
@@ -276,7 +283,7 @@ def post_card(conversation_id: str, card_type: str, data: dict) -> MessageOut | 
         m = _message(conv, int(conv.seq) + 1, "card", "system", None, card={"type": card_type, **data},
                      consultation_id=conv.consultation_id)
         try:
-            _commit_messages(conv, [m], [], "system")
+            _commit_messages(conv, [m], [], "system", once_key=once_key)
         except TransactWriteError:
             continue
         return message_out(m)
@@ -302,7 +309,7 @@ def _booking_card(event_type: str, card_type: str, *, only_status: str | None = 
             for k in ("starts_at", "hold_expires_at"):  # events carry UTC; clients are shown Asia/Shanghai
                 if k in card:
                     card[k] = clock.iso(datetime.fromisoformat(card[k]))
-            post_card(b.binding_id, card_type, card)
+            post_card(b.binding_id, card_type, card, once_key=f"card#{card_type}#{event_id}")
 
     on_event.__qualname__ = "on_" + event_type.replace(".", "_")  # the dispatcher's per-consumer dedup key
     consumer(event_type)(on_event)
