@@ -34,6 +34,13 @@ class UnitQueue:
 class Topology:
     topic_arn: str
     queues: dict[str, UnitQueue] = field(default_factory=dict)
+    relay: Relay | None = None  # set by start(): the running relay and pollers (the test clock drives them too)
+    pollers: list[Poller] = field(default_factory=list)
+
+
+# The relay and every poller take their turns under this lock, so that the test clock
+# (devstack/clock.py: deliver_now) can deliver everything pending with nothing left in flight.
+DELIVERY = threading.RLock()
 
 
 def _safe(unit: str) -> str:
@@ -170,14 +177,17 @@ def start(stage: str, stop: threading.Event, log: Callable[[str], None], every_s
         def loop() -> None:
             while not stop.wait(every_s):
                 try:
-                    fn()
+                    with DELIVERY:
+                        fn()
                 except Exception as exc:  # keep the stack up; the error is on the console
                     log(f"{name} failed: {exc!r}")
 
         threading.Thread(target=loop, name=name, daemon=True).start()
 
+    topo.relay = relay
     run("outbox-relay", relay.tick)
     for q in topo.queues.values():
         poller = Poller(q)
+        topo.pollers.append(poller)
         run(f"poller-{q.unit}", poller.drain)
     return topo

@@ -50,8 +50,10 @@ def table_resource(model) -> dict:
         meta = index.Meta
         idx_keys = _index_keys(index)
         key_names += [k["AttributeName"] for k in idx_keys]
-        gsis.append({"IndexName": meta.index_name, "KeySchema": idx_keys,
-                     "Projection": {"ProjectionType": meta.projection.projection_type}})
+        projection = {"ProjectionType": meta.projection.projection_type}
+        if getattr(meta.projection, "non_key_attributes", None):
+            projection["NonKeyAttributes"] = list(meta.projection.non_key_attributes)
+        gsis.append({"IndexName": meta.index_name, "KeySchema": idx_keys, "Projection": projection})
     defs = []
     for name in dict.fromkeys(key_names):
         defs.append({"AttributeName": name, "AttributeType": _attr_type(attrs[name])})

@@ -180,3 +180,21 @@ def _deliver_twice(records: list[dict]) -> list[str]:
                 assert not changed, f"{name} on {message['type']}: a second delivery changed {changed}"
             IDEMPOTENCY_CHECKED.add(message["type"])
     return seen
+
+
+@contextmanager
+def count_items_read():
+    """Items DynamoDB read for the Queries and Scans made inside the block (``ScannedCount``: what
+    a filter drops is still read and paid for). ``reads["items"]`` after the block."""
+    reads = {"items": 0, "queries": 0}
+    real = botocore.client.BaseClient._make_api_call
+
+    def counting(self, operation_name, api_params):
+        out = real(self, operation_name, api_params)
+        if self.meta.service_model.service_name == "dynamodb" and operation_name in ("Query", "Scan"):
+            reads["items"] += out.get("ScannedCount", 0)
+            reads["queries"] += 1
+        return out
+
+    with patch.object(botocore.client.BaseClient, "_make_api_call", counting):
+        yield reads

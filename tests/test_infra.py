@@ -44,6 +44,8 @@ def test_table_matches_model(model):
         assert sorted(declared[name]["KeySchema"], key=lambda k: k["KeyType"]) == \
             sorted(g["key_schema"], key=lambda k: k["KeyType"])
         assert declared[name]["Projection"]["ProjectionType"] == g["projection"]["ProjectionType"]
+        assert sorted(declared[name]["Projection"].get("NonKeyAttributes", [])) == \
+            sorted(g["projection"].get("NonKeyAttributes", []))
     ttl = [a.attr_name for a in model.get_attributes().values() if isinstance(a, TTLAttribute)]
     assert props.get("TimeToLiveSpecification", {}).get("AttributeName") == (ttl[0] if ttl else None)
     assert props.get("StreamSpecification", {}).get("StreamViewType") == getattr(model.Meta, "stream_view_type", None)
