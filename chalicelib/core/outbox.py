@@ -146,6 +146,21 @@ def run_consumers(event_id: str, type_: str, payload: dict[str, Any],
     return ran
 
 
+def mark_once(tx: TransactWrite, key: str) -> None:
+    """Put a completion marker into ``tx`` that fails the transaction if ``key`` was marked
+    before: a consumer whose effect is one transaction becomes exactly-once by committing its
+    marker with it (a redelivery's transaction is refused; check ``marked`` to tell why)."""
+    tx.save(ConsumedEvent(key, expires_at=clock.now() + RETAIN_EVENTS), condition=ConsumedEvent.key.does_not_exist())
+
+
+def marked(key: str) -> bool:
+    try:
+        ConsumedEvent.get(key, consistent_read=True)
+        return True
+    except ConsumedEvent.DoesNotExist:
+        return False
+
+
 def deliver(event_id: str, type_: str, payload: dict[str, Any]) -> int:
     """Run every registered consumer of one event that has not yet run for it."""
     return run_consumers(event_id, type_, payload, consumers_for(type_))

@@ -27,7 +27,7 @@ def _booking_card(event_type: str, card_type: str, *, only_status: str | None = 
             for k in ("starts_at", "hold_expires_at"):  # events carry UTC; clients are shown Asia/Shanghai
                 if k in card:
                     card[k] = clock.iso(datetime.fromisoformat(card[k]))
-            post_card(b.binding_id, card_type, card)
+            post_card(b.binding_id, card_type, card, once_key=f"card#{card_type}#{event_id}")
 
     on_event.__qualname__ = "on_" + event_type.replace(".", "_")  # the dispatcher's per-consumer dedup key
     consumer(event_type)(on_event)

@@ -25,7 +25,7 @@ import time
 
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib.core import clock
+from chalicelib.core import clock, outbox
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable
 from chalicelib.core.outbox import emit, transaction
 
@@ -114,7 +114,8 @@ def _read_for_send(caller, conversation_id: str, package_read: tuple | None):
     return conv, package
 
 
-def _commit_messages(conv: Conversation, msgs: list[Message], actions: list, me: str, consult_answer=False) -> None:
+def _commit_messages(conv: Conversation, msgs: list[Message], actions: list, me: str, consult_answer=False,
+                     once_key: str | None = None) -> None:
     last = msgs[-1]
     now = clock.now()
     read_attr = Conversation.doctor_read_seq if me == "doctor" else Conversation.patient_read_seq
@@ -130,18 +131,24 @@ def _commit_messages(conv: Conversation, msgs: list[Message], actions: list, me:
         if consult_answer:
             tx.update(Consultation(conv.consultation_id), actions=[Consultation.answered_at.set(now)],
                       condition=Consultation.status == "open")
+        if once_key is not None:
+            outbox.mark_once(tx, once_key)
         emit(tx, "message.created", {"conversation_id": conv.conversation_id, "seq": int(msgs[0].seq),
                                      "message_id": msgs[0].message_id, "sender_role": me,
                                      "doctor_id": conv.doctor_id, "patient_account_id": conv.patient_account_id})
 
 
-def post_card(conversation_id: str, card_type: str, data: dict) -> MessageOut | None:
+def post_card(conversation_id: str, card_type: str, data: dict, *, once_key: str | None = None) -> MessageOut | None:
     """A structured card from another domain (booking offer, questionnaire, payment request,
-    system notice). Not subject to the patient's entitlement. Returns None if no conversation."""
+    system notice). Not subject to the patient's entitlement. Returns None if no conversation,
+    or if ``once_key`` (e.g. the event id) already posted it: the card and its marker commit in
+    one transaction, so a redelivered event never posts twice."""
     started = time.monotonic()
     for attempt in range(SEND_ATTEMPTS):
         if attempt:
             backoff(attempt, started)
+        if once_key is not None and outbox.marked(once_key):
+            return None
         try:
             conv = Conversation.get(conversation_id, consistent_read=True)
         except Conversation.DoesNotExist:
@@ -149,7 +156,7 @@ def post_card(conversation_id: str, card_type: str, data: dict) -> MessageOut | 
         m = new_message(conv, int(conv.seq) + 1, "card", "system", None, card={"type": card_type, **data},
                         consultation_id=conv.consultation_id)
         try:
-            _commit_messages(conv, [m], [], "system")
+            _commit_messages(conv, [m], [], "system", once_key=once_key)
         except TransactWriteError:
             continue
         return message_out(m)
