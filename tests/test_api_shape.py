@@ -67,6 +67,7 @@ def test_patient_search_by_name_is_a_post(api):
     assert r.status == 200 and len(r.body["items"]) == 1
     assert api.post("/v1/doctor/patients/search", {"q": "李"}, token=doctor.token).body["items"] == []
     assert api.post("/v1/doctor/patients/search", {"q": "张"}, token=alice.token).status == 403
+    assert api.post("/v1/doctor/patients/search", {"q": "张"}, token=make_doctor(api).token).body["items"] == []
 
 
 def test_lists_carry_what_a_screen_shows(api, clock, drain):
@@ -95,6 +96,9 @@ def test_lists_carry_what_a_screen_shows(api, clock, drain):
     d = orders[0]["delivery"]
     assert d["path"] == f"/v1/consultations/{c['consultation_id']}"
     assert api.get(d["path"], token=alice.token).body["status"] == "awaiting_payment"
+    assert api.get(d["path"], token=doctor.token).status == 200  # the other participant
+    assert api.get(d["path"], token=make_patient(api).token).status == 404  # anyone else: not found
+    assert api.get(d["path"], token=make_doctor(api).token).status == 404
     # bookings: the row shows the doctor and the session's place and time
     sid = api.post("/v1/doctor/booking/sessions", session_body(), token=doctor.token).body["session_id"]
     assert api.post(f"/v1/booking/sessions/{sid}/book", {"profile_id": alice.profiles[0]}, token=alice.token).status == 201

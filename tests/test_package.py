@@ -167,7 +167,7 @@ def test_event_path_in_the_template(packaged):
                        "TimersRelayDynamodbEventSource": events.TIMER_FILTER}
     for e in relay.values():
         assert e["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    subs = events.subscriptions()
+    subs = events.subscriptions(deployed=True)
     for unit in sorted({u for us in subs.values() for u in us}):
         q = res[f"{package.camel(unit)}Queue"]["Properties"]
         fn = res[package.consumer_fn(unit)]["Properties"]
@@ -238,3 +238,10 @@ def test_a_units_api_function_imports_only_its_domains_and_serves_their_routes(u
     assert set(got["mods"]) <= own | {"core"}, got["mods"]
     expected = {p for (p, _), u in package.route_units().items() if u == unit} | {"/v1/openapi.json", "/v1/health"}
     assert set(got["paths"]) == expected
+
+
+def test_readme_shows_the_current_subscription_table():
+    from infra.subscriptions import table
+
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    assert table() in readme, "README's event table is stale: paste `python -m infra.subscriptions`"

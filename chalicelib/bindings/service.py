@@ -71,6 +71,29 @@ def group_members(doctor_id: str, group: str) -> list[Binding]:
                                                filter_condition=Binding.groups.contains(group))]
 
 
+def _group_filter(groups: list[str] | None):
+    filt = None
+    for g in groups or []:
+        c = Binding.groups.contains(g)
+        filt = c if filt is None else (filt | c)
+    return filt
+
+
+def active_binding_ids_page(doctor_id: str, groups: list[str] | None, cursor: str | None,
+                            limit: int = 1000) -> Page:
+    """Internal, for messaging's group send: one Query page of the ids of the doctor's active
+    bindings, only those in any of ``groups`` when given. Blocked, ended and pending never appear."""
+    page = query_page(Binding, Binding.by_doctor.query, doctor_id, Binding.status_key.startswith("active#"),
+                      filter_condition=_group_filter(groups), limit=limit, cursor=cursor)
+    return Page([b.binding_id for b in page.items], page.next_cursor)
+
+
+def count_active(doctor_id: str, groups: list[str] | None) -> int:
+    """Internal: how many active bindings ``active_binding_ids_page`` would list (Query, Select=COUNT)."""
+    return Binding.by_doctor.count(doctor_id, Binding.status_key.startswith("active#"),
+                                   filter_condition=_group_filter(groups))
+
+
 def follow_up_settings(doctor_id: str) -> tuple[int, int, int]:
     s = _settings(doctor_id)
     return s.free_days, s.free_messages, s.visit_window_days

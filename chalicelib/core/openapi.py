@@ -148,13 +148,14 @@ def document() -> dict:
     models = _body_models()
     refs, top = models_json_schema(models, ref_template=REF)
     defs: dict = top.get("$defs", {})
-    # `chalice local` refuses a request without an Authorization header itself, with {"message": ...};
-    # on AWS the gateway responses (infra/) render Error.
-    defs["GatewayError"] = {"title": "GatewayError", "type": "object", "required": ["message"],
-                            "properties": {"message": {"anyOf": [{"type": "string"}, {"type": "null"}]}},
-                            "description": "The local gateway's own refusal (no Authorization header)"}
+    # The gateway's own refusals (no token, unknown route) render Error too: on AWS through the
+    # gateway responses in infra/, locally through devstack's API front. Only a payment provider's
+    # callback is answered in the provider's own protocol.
+    defs["ProviderFailure"] = {"title": "ProviderFailure", "type": "object", "required": ["code", "message"],
+                               "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                               "description": "WeChat Pay's callback answer when a notification is refused"}
     error_ref = {"$ref": REF.format(model="Error")}
-    gateway_or_error = {"anyOf": [error_ref, {"$ref": REF.format(model="GatewayError")}]}
+    provider_or_error = {"anyOf": [{"$ref": REF.format(model="ProviderFailure")}, error_ref]}
     enums = _Enums(defs)
     for name in list(defs):
         defs[name] = enums.walk(defs[name], name) if "enum" not in defs[name] else defs[name]
@@ -202,7 +203,7 @@ def document() -> dict:
             codes |= {413}
         for code in sorted(codes):
             provider_callback = not spec.auth and spec.request is None and spec.method == "POST"
-            schema = gateway_or_error if code in (401, 403) or provider_callback else error_ref
+            schema = provider_or_error if provider_callback and code in (400, 401) else error_ref
             content = {"application/json": {"schema": schema}}
             if spec.produces == "text/html" and code == 404:
                 content = {"text/html": {"schema": {"type": "string"}}}

@@ -35,7 +35,8 @@ class Card(Response):
     type: str = Field(description=(
         "binding_activated, away_auto_reply, consultation_opened, consultation_refunded, consultation_closed, "
         "booking_confirmed, booking_offered (a seat held for the patient: pay before hold_expires_at), "
-        "booking_cancelled, booking_reminder, booking_request_declined, booking_request_expired"))
+        "booking_cancelled, booking_reminder, booking_request_declined, booking_request_expired; from a group send "
+        "(群发, with group_send_id): notice, booking_session (a 加号 session to book)"))
     text: str | None = None
     free_until: Timestamp | None = None
     free_messages: int | None = None
@@ -52,6 +53,10 @@ class Card(Response):
     hours_before: int | None = None
     reason: str | None = None
     decline_reason: str | None = None
+    group_send_id: str | None = None
+    title: str | None = None
+    date: str | None = None
+    hospital: str | None = None
 
     @model_serializer(mode="wrap")
     def _only_what_it_carries(self, handler):
@@ -135,13 +140,76 @@ class ConsultationOut(Response):
     answered_at: Timestamp | None = None
 
 
-class GroupMessage(Request):
-    group: Name = Field(min_length=1, max_length=20)
-    text: Text = Field(min_length=1, max_length=MAX_TEXT)
+GroupCardType = Literal["booking_session", "notice"]
+GroupSendStatus = Literal["planning", "sending", "done"]
+GroupSendKind = Literal["text", "card"]
 
 
-class GroupSent(Response):
-    sent: int
+class GroupAudience(Request):
+    """Who receives a group send: every active patient, or those in any of the groups.
+    Blocked, ended and pending bindings are never included."""
+
+    all_patients: bool = False
+    groups: list[Name] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _one(self):
+        if self.all_patients == bool(self.groups):
+            raise ValueError("give either all_patients=true or a non-empty list of groups")
+        for g in self.groups:
+            if not 1 <= len(g) <= 20:
+                raise ValueError("a group name has 1 to 20 characters")
+        return self
+
+
+class GroupCard(Request):
+    """A card in a group send: a 加号 session to book, or a notice (停诊通知, a health reminder)."""
+
+    type: GroupCardType
+    session_id: Token | None = Field(default=None, min_length=1, max_length=40)
+    title: Name = Field(min_length=1, max_length=40)
+    text: Text | None = Field(default=None, max_length=MAX_TEXT)
+
+    @model_validator(mode="after")
+    def _session(self):
+        if (self.type == "booking_session") != (self.session_id is not None):
+            raise ValueError("a booking_session card names its session_id; a notice names none")
+        return self
+
+
+class GroupMessage(GroupAudience):
+    text: Text | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
+    card: GroupCard | None = None
+
+    @model_validator(mode="after")
+    def _content(self):
+        if (self.text is None) == (self.card is None):
+            raise ValueError("a group message is either text or a card")
+        return self
+
+
+class GroupPreview(Response):
+    recipients: int = Field(description="active patients the send would reach now")
+    limit: int = Field(description="the most recipients one group send may have")
+    sends_left_today: int = Field(description="group sends the doctor may still start today (Asia/Shanghai)")
+
+
+class GroupAudienceOut(Response):
+    all_patients: bool
+    groups: list[str]
+
+
+class GroupSendOut(Response):
+    send_id: str
+    status: GroupSendStatus
+    audience: GroupAudienceOut
+    kind: GroupSendKind
+    text: str | None = None
+    card: Card | None = None
+    total: int = Field(description="recipients found so far (final once status is not planning)")
+    delivered: int
+    failed: int = Field(description="recipients whose conversation was not active any more")
+    created_at: Timestamp
 
 
 class AttachmentIn(Request):
