@@ -15,7 +15,7 @@ from chalicelib.messaging.models import Conversation
 from chalicelib.payments.models import Order
 from tests.bindings_support import bind
 from tests.doctors_support import make_admin, make_doctor, make_patient
-from tests.payments_support import deliver, pay, wxpay  # noqa: F401
+from tests.payments_support import deliver, pay
 from tests.support import count_ddb_calls
 
 
@@ -291,6 +291,8 @@ def test_retention_kept(api, chat):
     _, _, alice, _, conv = chat
     from chalicelib.messaging.models import Message
 
-    say(api, alice, conv)
-    for m in Message.query(conv):
+    assert say(api, alice, conv).status == 201
+    kept = list(Message.query(conv))
+    assert len(kept) == 2  # the binding card and the text
+    for m in kept:
         assert m.retain_until - m.created_at >= timedelta(days=3 * 365)
