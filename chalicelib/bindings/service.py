@@ -462,10 +462,18 @@ def doctor_bindings_for_operator(caller, doctor_id: str, status: str, limit: int
     return Page([binding_out(b) for b in page.items], page.next_cursor)
 
 
+def pending_requests_page(caller, request_id: str, limit: int | None = None, cursor: str | None = None) -> Page:
+    """One Query per page of pending requests (``?limit=&cursor=``); each patient shown is audited."""
+    page = query_page(Binding, Binding.by_doctor.query, caller.account_id, Binding.status_key.startswith("pending#"),
+                      limit=parse_limit(str(limit) if limit else None), cursor=cursor)
+    _audit_read(caller, page.items, request_id)
+    return Page([binding_detail(b) for b in page.items], page.next_cursor)
+
+
 def pending_requests(caller, request_id: str) -> list[BindingDetail]:
-    items = list(Binding.by_doctor.query(caller.account_id, Binding.status_key.startswith("pending#"), limit=100))
-    _audit_read(caller, items, request_id)
-    return [binding_detail(b) for b in items]
+    """The first page only (the bare-array route until its list envelope lands; page with
+    :func:`pending_requests_page`)."""
+    return pending_requests_page(caller, request_id).items
 
 
 def get_settings_for(caller) -> FollowUpSettings:

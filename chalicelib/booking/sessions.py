@@ -147,9 +147,24 @@ def _on_session_cancelled(event_id: str, payload: dict) -> None:
         raise RuntimeError(f"session {session_id} still has {int(s.used)} live bookings after cancellation")
 
 
-def roster(caller, session_id: str) -> list[RosterEntry]:
+def roster_page(caller, session_id: str, limit: int | None = None, cursor: str | None = None) -> Page:
+    """Who is booked, one Query per page (``?limit=&cursor=``)."""
     s = get_session_item(session_id)
     if not (caller.is_admin or s.doctor_id == caller.account_id):
         raise NotFound("session not found")
-    return [RosterEntry(**booking_out(b).model_dump(), account_id=b.account_id)
-            for b in Booking.by_session.query(session_id)]
+    page = query_page(Booking, Booking.by_session.query, session_id,
+                      limit=parse_limit(str(limit) if limit else None), cursor=cursor)
+    return Page([RosterEntry(**booking_out(b).model_dump(), account_id=b.account_id) for b in page.items],
+                page.next_cursor)
+
+
+def roster(caller, session_id: str) -> list[RosterEntry]:
+    """Every booking, page by page (the bare-array route until its list envelope lands; page
+    with :func:`roster_page`). A session's capacity bounds it."""
+    out, cursor = [], None
+    while True:
+        page = roster_page(caller, session_id, limit=100, cursor=cursor)
+        out += page.items
+        cursor = page.next_cursor
+        if not cursor:
+            return out

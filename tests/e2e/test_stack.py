@@ -74,8 +74,14 @@ def test_landing_page_and_openapi(stack):
     assert status == 201, code
     status, page = stack.call("GET", f"/b/{code['code']}")
     assert status == 200 and "李秀英" in page.decode() and 'lang="zh-CN"' in page.decode()
-    status, page = stack.call("GET", "/b/not-a-code")
-    assert status == 404 and "二维码无效" in page.decode()
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(stack.base + "/b/not-a-code", timeout=30)
+        raise AssertionError("an invalid code's page answered 2xx")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404 and "二维码无效" in e.read().decode()
 
 
 def test_booking_paid_confirmed_calendar_then_cancelled_and_refunded(stack):
