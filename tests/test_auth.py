@@ -161,3 +161,20 @@ def test_two_right_guesses_at_once_log_in_once(api):
     assert api.post("/v1/auth/sms-code", {"phone": PHONE}).status == 202
     code = api.last_sms_code(PHONE)
     assert sorted(_guess_all_at_once(api, PHONE, [code, code])) == ["invalid_code", "ok"]
+
+
+def test_logout_works_with_an_expired_access_token(api, clock):
+    user = api.login(PHONE)
+    clock.advance(minutes=20)  # the 15-minute access token has expired; the refresh token has not
+    assert api.get("/v1/me", token=user.token).status == 401
+    r = api.post("/v1/auth/logout", {"refresh_token": user.refresh_token}, token=user.token)
+    assert r.status == 200, r.body
+    assert api.post("/v1/auth/refresh", {"refresh_token": user.refresh_token}).status == 401
+
+
+def test_a_verified_doctors_me_shows_the_doctors_name(api):
+    from tests.doctors_support import make_doctor
+
+    doctor = make_doctor(api, name="李秀英")
+    me = api.get("/v1/me", token=doctor.token).body
+    assert me["role"] == "doctor" and me["display_name"] == "李秀英"

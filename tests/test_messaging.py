@@ -117,18 +117,6 @@ def test_doctor_away(api, chat, drain):
     assert latest["card"] == {"type": "away_auto_reply", "text": "出差中"}
 
 
-def test_group_send(api, chat, drain):
-    _, doctor, alice, bob, conv = chat
-    other = bind(api, doctor, bob)["binding_id"]
-    drain()
-    api.call("PUT", f"/v1/doctor/bindings/{conv}/groups", {"groups": ["高血压"]}, token=doctor.token)
-    api.call("PUT", f"/v1/doctor/bindings/{other}/groups", {"groups": ["高血压"]}, token=doctor.token)
-    r = api.post("/v1/doctor/group-messages", {"group": "高血压", "text": "本周六义诊"}, token=doctor.token)
-    assert r.status == 201 and r.body["sent"] == 2
-    for user, c in ((alice, conv), (bob, other)):
-        assert api.get(f"/v1/conversations/{c}/messages?limit=1", token=user.token).body["items"][0]["text"] == "本周六义诊"
-
-
 @contextmanager
 def reads_snapshot(snapshot):
     """Every read of the conversation returns ``snapshot``: a read that happened earlier."""

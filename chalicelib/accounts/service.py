@@ -22,6 +22,7 @@ from chalicelib.core.errors import NotFound, TooManyRequests, Unauthorized
 from chalicelib.core.ids import new_id
 from chalicelib.core.observability import logger
 from chalicelib.core.outbox import emit, transaction
+from chalicelib.core.pagination import Page, parse_limit, query_page
 from chalicelib.core.tokens import issue_access_token
 
 from .models import Account, PhoneLink, Profile, RefreshToken, SmsCode, TokenFamily
@@ -184,11 +185,14 @@ def refresh(raw: str) -> TokenPair:
 
 
 def logout(caller, raw: str) -> None:
+    """Revoke the session family the refresh token belongs to. The refresh token identifies the
+    session, so this works with an expired access token (``caller`` is then None); with a valid
+    access token, it must be the same account's."""
     try:
         rec = _parse_refresh(raw)
     except Unauthorized:
         return  # logging out with a dead token is already the desired state
-    if rec.account_id == caller.account_id:
+    if caller is None or rec.account_id == caller.account_id:
         _revoke_family(rec.family_id)
 
 
@@ -234,9 +238,11 @@ def update_me(caller, display_name: str) -> MeOut:
     return me(caller)
 
 
-def set_role(account_id: str, role: str) -> None:
-    """Called by the doctors service when an operator verifies a doctor."""
-    Account(account_id).update(actions=[Account.role.set(role)], condition=Account.account_id.exists())
+def set_role(account_id: str, role: str, display_name: str | None = None) -> None:
+    """Called by the doctors service when an operator verifies a doctor (with the doctor's name, so
+    the doctor's own ``/v1/me`` shows it)."""
+    actions = [Account.role.set(role)] + ([Account.display_name.set(display_name)] if display_name else [])
+    Account(account_id).update(actions=actions, condition=Account.account_id.exists())
 
 
 MAX_PROFILES = 10
@@ -244,6 +250,24 @@ MAX_PROFILES = 10
 
 def list_profiles(caller) -> list[ProfileOut]:
     return [profile_out(p) for p in Profile.query(caller.account_id)]
+
+
+def profiles_page(caller, limit: int | None, cursor: str | None) -> Page:
+    """One Query per page, like every list."""
+    page = query_page(Profile, Profile.query, caller.account_id, limit=parse_limit(str(limit) if limit else None),
+                      cursor=cursor)
+    return Page([profile_out(p) for p in page.items], page.next_cursor)
+
+
+def profile_names(keys) -> dict[tuple[str, str], str]:
+    """(account_id, profile_id) → the profile's name, for other domains' list rows: one
+    BatchGetItem per 100 keys, never a call per row."""
+    wanted = list(dict.fromkeys(keys))
+    out: dict[tuple[str, str], str] = {}
+    for start in range(0, len(wanted), 100):
+        for p in Profile.batch_get(wanted[start:start + 100], attributes_to_get=["account_id", "profile_id", "real_name"]):
+            out[(p.account_id, p.profile_id)] = p.real_name
+    return out
 
 
 def get_profile(account_id: str, profile_id: str) -> Profile:

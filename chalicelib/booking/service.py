@@ -37,7 +37,6 @@ from .sessions import (
     open_sessions,
     publish_session,
     roster,
-    roster_page,
     update_session,
 )
 from .settlement import confirm_paid, release_hold
@@ -53,7 +52,7 @@ __all__ = [
     "check_in_by_code", "checkin_code", "checkin_png", "confirm_paid", "create_request",
     "decline_request", "demand", "get_booking", "get_session", "join_waitlist", "leave_waitlist",
     "mark_attendance", "my_bookings", "my_requests", "my_sessions", "open_sessions", "promote_waitlist",
-    "publish_session", "refresh_eligibility", "release_hold", "request_out", "roster", "roster_page", "session_out",
+    "publish_session", "refresh_eligibility", "release_hold", "request_out", "roster", "session_out",
     "update_session",
     # kept for the capacity tests, which drive the seat rules directly
     "_elig_key", "_end_live", "_holds_key", "_status_start", "_take_seat",

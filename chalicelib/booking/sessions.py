@@ -147,24 +147,15 @@ def _on_session_cancelled(event_id: str, payload: dict) -> None:
         raise RuntimeError(f"session {session_id} still has {int(s.used)} live bookings after cancellation")
 
 
-def roster_page(caller, session_id: str, limit: int | None = None, cursor: str | None = None) -> Page:
-    """Who is booked, one Query per page (``?limit=&cursor=``)."""
+def roster(caller, session_id: str, limit: int | None = None, cursor: str | None = None) -> Page:
+    """Who is booked: one Query per page plus one BatchGetItem of the patients' names."""
+    from chalicelib.accounts import service as accounts
+
     s = get_session_item(session_id)
     if not (caller.is_admin or s.doctor_id == caller.account_id):
         raise NotFound("session not found")
-    page = query_page(Booking, Booking.by_session.query, session_id,
-                      limit=parse_limit(str(limit) if limit else None), cursor=cursor)
-    return Page([RosterEntry(**booking_out(b).model_dump(), account_id=b.account_id) for b in page.items],
-                page.next_cursor)
-
-
-def roster(caller, session_id: str) -> list[RosterEntry]:
-    """Every booking, page by page (the bare-array route until its list envelope lands; page
-    with :func:`roster_page`). A session's capacity bounds it."""
-    out, cursor = [], None
-    while True:
-        page = roster_page(caller, session_id, limit=100, cursor=cursor)
-        out += page.items
-        cursor = page.next_cursor
-        if not cursor:
-            return out
+    page = query_page(Booking, Booking.by_session.query, session_id, limit=parse_limit(limit), cursor=cursor)
+    names = accounts.profile_names((b.account_id, b.profile_id) for b in page.items)
+    return Page([RosterEntry(**booking_out(b).model_dump(), account_id=b.account_id,
+                             patient_name=names.get((b.account_id, b.profile_id)))
+                 for b in page.items], page.next_cursor)
