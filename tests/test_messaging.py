@@ -260,7 +260,9 @@ def assert_inbox_rows_match_detail(api, conv, *users):
     for user in users:
         row = next(c for c in api.get("/v1/conversations", token=user.token).body["items"]
                    if c["conversation_id"] == conv)
-        assert row == api.get(f"/v1/conversations/{conv}", token=user.token).body
+        detail = api.get(f"/v1/conversations/{conv}", token=user.token).body
+        joined = {"doctor"}  # the list adds the doctor's card from the doctors domain, not from the index
+        assert {k: v for k, v in row.items() if k not in joined} == {k: v for k, v in detail.items() if k not in joined}
 
 
 def test_inbox_rows_show_everything_from_the_slim_index(api, chat):
