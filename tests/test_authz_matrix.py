@@ -16,7 +16,8 @@ from chalicelib.core.ids import new_id
 from tests.doctors_support import make_admin, make_doctor, make_patient
 
 AUTHED = [s for s in ROUTES if s.auth]
-ROLE_LIMITED = [s for s in ROUTES if s.auth and s.roles]
+# routes that refuse at least one role (a route open to patient, doctor and admin alike refuses none)
+ROLE_LIMITED = [s for s in ROUTES if s.auth and s.roles and not {"patient", "doctor", "admin"} <= set(s.roles)]
 
 
 def _path(spec):
@@ -34,7 +35,6 @@ def test_wrong_role_gets_403(api, spec):
     users = {"patient": lambda: api.login("13600000001"), "admin": lambda: make_admin(api),
              "doctor": lambda: make_doctor(api)}
     wrong = [role for role in users if role not in spec.roles]
-    assert wrong, "a role-limited route refuses some role"
     for role in wrong:
         r = api.call(spec.method, _path(spec), {}, token=users[role]().token)
         assert (r.status, r.error_code) == (403, "wrong_role"), (role, r.body)
