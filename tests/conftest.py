@@ -27,6 +27,7 @@ import aws_xray_sdk.core  # noqa: E402,F401  (opens a UDP socket at import; do i
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
+from tests.payments_support import wxpay  # noqa: E402,F401  (the sandbox WeChat Pay fixture, for every module)
 from tests.support import ApiClient, OutboxDrain  # noqa: E402
 
 

@@ -69,6 +69,15 @@ def test_clinic_card_pending_then_approve_and_reject(api, world, drain):
     pending = api.get("/v1/doctor/binding-requests", token=doctor.token).body["items"]
     assert {p["binding_id"] for p in pending} == {r.body["binding_id"], r2.body["binding_id"]}
     assert {p["diagnosis"] for p in pending} == {"高血压2级", None}
+    # the service pages pending requests like every list: one per page here, none lost
+    from chalicelib.bindings import service as bindings
+    from chalicelib.core.http import Caller
+
+    first = bindings.pending_requests(Caller(doctor.account_id, "doctor"), "req", limit=1)
+    rest = bindings.pending_requests(Caller(doctor.account_id, "doctor"), "req", limit=1,
+                                          cursor=first.next_cursor)
+    assert len(first.items) == len(rest.items) == 1 and first.next_cursor
+    assert {first.items[0].binding_id, rest.items[0].binding_id} == {r.body["binding_id"], r2.body["binding_id"]}
     ok = api.post(f"/v1/doctor/bindings/{r.body['binding_id']}/approve", token=doctor.token)
     assert ok.status == 200 and ok.body["status"] == "active" and ok.body["free_until"]
     no = api.post(f"/v1/doctor/bindings/{r2.body['binding_id']}/reject", {"reason": "未在本院就诊"}, token=doctor.token)

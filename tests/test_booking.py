@@ -476,3 +476,24 @@ def test_booking_news_reaches_the_conversation(api, world, pay, clock, drain):
     types = [c["type"] for c in _cards(api, bob, doctor)]
     assert types == ["booking_offered", "booking_confirmed", "booking_reminder", "booking_cancelled"], types
     assert _cards(api, bob, doctor)[-1]["status"] == "doctor_cancelled"
+
+
+def test_roster_pages(api, world):
+    """The roster takes ?limit=&cursor= like every list: one Query per page, nothing capped or lost."""
+    from chalicelib.core.http import Caller
+
+    doctor, alice, bob = world["doctor"], world["alice"], world["bob"]
+    s = publish(api, doctor, capacity=5)
+    for user, profile in ((alice, 0), (alice, 1), (bob, 0)):
+        assert book(api, user, s["session_id"], profile).status == 201
+    caller = Caller(doctor.account_id, "doctor")
+    seen, cursor = [], None
+    while True:
+        with count_ddb_calls() as calls:
+            page = booking.roster(caller, s["session_id"], limit=2, cursor=cursor)
+        assert calls.count("Query") == 1 and len(page.items) <= 2
+        seen += [e.booking_id for e in page.items]
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen)) == 3

@@ -9,7 +9,7 @@ from chalicelib.payments.models import Order
 from tests.bindings_support import bind
 from tests.booking_support import session_body
 from tests.doctors_support import make_admin, make_doctor, make_patient
-from tests.payments_support import deliver, pay, wxpay  # noqa: F401  (fixture)
+from tests.payments_support import deliver, pay
 from tests.support import count_ddb_calls
 
 

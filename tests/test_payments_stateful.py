@@ -12,7 +12,6 @@ from chalicelib.core.errors import ApiError
 from chalicelib.core.http import Caller
 from chalicelib.payments import service, wechat
 from chalicelib.payments.models import LedgerEntry, Order
-from tests.payments_support import wxpay  # noqa: F401
 
 
 def _ledger(order_id: str) -> list[LedgerEntry]:

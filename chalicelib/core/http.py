@@ -223,6 +223,8 @@ class Api:
         content_types: list[str] | None = None,
     ) -> Callable:
         role_set = tuple(roles) if roles else None
+        # Every creating POST honours Idempotency-Key (DESIGN.md): a retry returns the first answer.
+        idempotent = idempotent or (method == "POST" and status == 201)
         spec = RouteSpec(path, method, summary, self.tag, auth, role_set, request, query, response,
                          status, idempotent, produces, tuple(errors), self.schemas_module)
         ROUTES.append(spec)

@@ -69,6 +69,19 @@ def test_login_profile_doctor_verify_directory_bind_pay(stack):
 def test_landing_page_and_openapi(stack):
     status, doc = stack.call("GET", "/v1/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
+    doctor = stack.login("13800000002")  # demo doctor 李秀英 (no other e2e test logs her in)
+    status, code = stack.call("POST", "/v1/doctor/codes/live", token=doctor["access_token"])
+    assert status == 201, code
+    status, page = stack.call("GET", f"/b/{code['code']}")
+    assert status == 200 and "李秀英" in page.decode() and 'lang="zh-CN"' in page.decode()
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(stack.base + "/b/not-a-code", timeout=30)
+        raise AssertionError("an invalid code's page answered 2xx")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404 and "二维码无效" in e.read().decode()
 
 
 def test_booking_paid_confirmed_calendar_then_cancelled_and_refunded(stack):
