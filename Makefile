@@ -22,6 +22,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.platform
 
 infra: $(STAMP)
 	$(BIN)/python -m infra.build

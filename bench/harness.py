@@ -42,6 +42,7 @@ class Scenario:
     ratio_budget: float | None = DEFAULT_RATIO_BUDGET  # route time / its DynamoDB calls' time
     why_over: str = ""  # known reason a route is over its ratio budget today (printed, still fails)
     before: Callable[[Any, Any], None] | None = None  # unmeasured preparation before each iteration
+    items_budget: int | None = None  # most items a request may read (Query ScannedCount)
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Result:
     floor_p50_ms: float
     ratio: float
     write_units: float
+    items_read: int
     ok: bool
     budget: Any = None
     ratio_budget: float | None = None
@@ -109,16 +111,23 @@ def record_ddb_calls():
     """Every DynamoDB call made inside the block as (operation, params)."""
     import botocore.client
 
-    calls: list[tuple[str, dict]] = []
+    calls = _Calls()
     real = botocore.client.BaseClient._make_api_call
 
     def recording(self, operation_name, api_params):
-        if self.meta.service_model.service_name == "dynamodb":
-            calls.append((operation_name, json.loads(json.dumps(api_params, default=_raw))))
-        return real(self, operation_name, api_params)
+        if self.meta.service_model.service_name != "dynamodb":
+            return real(self, operation_name, api_params)
+        calls.append((operation_name, json.loads(json.dumps(api_params, default=_raw))))
+        out = real(self, operation_name, api_params)
+        calls.items_read += out.get("ScannedCount", 0)
+        return out
 
     with patch.object(botocore.client.BaseClient, "_make_api_call", recording):
         yield calls
+
+
+class _Calls(list):
+    items_read = 0  # ScannedCount of the Queries: what a filter drops is still read
 
 
 def _raw(value):
@@ -244,6 +253,7 @@ def measure(env: Env, sc: Scenario) -> Result:
     times: list[float] = []
     floors: list[float] = []
     units: list[float] = []
+    most_read = 0
     calls_seen: list[str] = []
     notes: list[str] = []
     ok = True
@@ -265,6 +275,11 @@ def measure(env: Env, sc: Scenario) -> Result:
             notes.append(f"iteration {i}: {len(ops)} calls {','.join(ops)} over budget")
             ok = False
             break
+        most_read = max(most_read, calls.items_read)
+        if sc.items_budget is not None and calls.items_read > sc.items_budget:
+            notes.append(f"iteration {i}: read {calls.items_read} items (budget {sc.items_budget})")
+            ok = False
+            break
         units.append(write_units(env, calls))
         floors.append(replay(env, calls))
     p50 = statistics.median(times)
@@ -275,7 +290,8 @@ def measure(env: Env, sc: Scenario) -> Result:
         ok = False
         notes.append(f"{ratio:.2f}× its DynamoDB time (budget {sc.ratio_budget}×)"
                      + (f": {sc.why_over}" if sc.why_over else ""))
-    return Result(sc.name, calls_seen, p50, q[18], floor, ratio, statistics.median(units) if units else 0.0, ok,
+    return Result(sc.name, calls_seen, p50, q[18], floor, ratio, statistics.median(units) if units else 0.0,
+                  most_read, ok,
                   sc.budget, sc.ratio_budget, notes)
 
 
@@ -339,7 +355,7 @@ def _delta(now: float, before: float | None) -> str:
 
 def report(results: list[Result], cold: dict, last: dict | None) -> bool:
     prev = {r["name"]: r for r in (last or {}).get("routes", [])}
-    print(f"{'route':58} {'calls':>5} {'budget':>28} {'p50 ms':>7} {'floor':>6} {'ratio':>6} {'WU':>4} "
+    print(f"{'route':58} {'calls':>5} {'budget':>28} {'p50 ms':>7} {'floor':>6} {'ratio':>6} {'WU':>4} {'read':>5} "
           f"{'vs last':>8}  ok")
     all_ok = True
     for r in results:
@@ -347,7 +363,7 @@ def report(results: list[Result], cold: dict, last: dict | None) -> bool:
         was = prev.get(r.name, {})
         print(f"{r.name:58} {len(r.calls):>5} {budget:>28} {r.p50_ms:7.2f} {r.floor_p50_ms:6.2f} "
               f"{(f'{r.ratio:6.2f}' if r.ratio else '-'):>6} "
-              f"{r.write_units:4.0f} {_delta(r.ratio, was.get('ratio')):>8}  {'yes' if r.ok else 'NO'}  "
+              f"{r.write_units:4.0f} {r.items_read:5d} {_delta(r.ratio, was.get('ratio')):>8}  {'yes' if r.ok else 'NO'}  "
               f"{' '.join(r.notes)}")
         if was and was.get("calls") != r.calls:
             print(f"{'':58} calls changed since last run: {','.join(was.get('calls', []))} → {','.join(r.calls)}")

@@ -9,6 +9,7 @@ nothing else. ``chalicelib.entry.consume`` is the unit's queue consumer.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -49,7 +50,9 @@ def unit_domains(unit: str) -> tuple[str, ...]:
 def __getattr__(name: str) -> Any:
     # Built on first access (the Lambda runtime's own lookup of the handler), from SUIZHEN_UNIT.
     if name == "api_handler":
-        app = create_app(unit_domains(get_settings().unit))
+        # Read directly, not through get_settings(): validating settings imports pydantic, which
+        # the unit's routes do not need at import (SUIZHEN_UNIT is also a Settings field).
+        app = create_app(unit_domains(os.environ.get("SUIZHEN_UNIT", "")))
         globals()["api_handler"] = app
         return app
     raise AttributeError(name)

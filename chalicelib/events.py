@@ -53,12 +53,18 @@ def unit_of_consumer(consumer_name: str) -> str:
     return topology.unit_of(domain_of(consumer_name))
 
 
-def subscriptions() -> dict[str, tuple[str, ...]]:
-    """event type → the units that consume it (every domain loaded first)."""
+def subscriptions(deployed: bool = False) -> dict[str, tuple[str, ...]]:
+    """event type → the units that consume it (every domain loaded first). ``deployed``: only
+    the units of ``chalicelib/topology.py`` (not consumers that tests register)."""
     load_all()
+    units = topology.units()
     out: dict[str, tuple[str, ...]] = {}
     for type_, consumers in sorted(outbox.registered_consumers().items()):
-        out[type_] = tuple(sorted({unit_of_consumer(name) for name, _ in consumers}))
+        us = {unit_of_consumer(name) for name, _ in consumers}
+        if deployed:
+            us &= set(units)
+        if us:
+            out[type_] = tuple(sorted(us))
     return out
 
 

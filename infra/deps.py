@@ -120,9 +120,34 @@ def writers(module: str) -> frozenset[str]:
     return frozenset(writing)
 
 
-def calls_into(module: str, target: str) -> set[str]:
-    """Names of ``target``'s functions that ``module`` calls (``alias.fn(...)`` where ``alias`` is
-    bound to ``target`` by an import anywhere in the module)."""
+def accessors_of(module: str, target: str) -> set[str]:
+    """Functions of ``module`` that import ``target`` and return it (``peers.payments()``)."""
+    path = module_path(module)
+    if path is None:
+        return set()
+    pkg, _, leaf = target.rpartition(".")
+    out = set()
+    for node in ast.parse(open(path).read(), path).body:
+        if isinstance(node, ast.FunctionDef):
+            bound = {a.asname or a.name for i in ast.walk(node) if isinstance(i, ast.ImportFrom) and i.module == pkg
+                     for a in i.names if a.name == leaf}
+            returned = {r.value.id for r in ast.walk(node) if isinstance(r, ast.Return) and isinstance(r.value, ast.Name)}
+            if returned & bound:
+                out.add(node.name)
+    return out
+
+
+def _is_accessor_call(node: ast.AST, accessors: set[str]) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    f = node.func
+    return getattr(f, "id", None) in accessors or isinstance(f, ast.Attribute) and f.attr in accessors
+
+
+def calls_into(module: str, target: str, accessors: set[str] | None = None) -> set[str]:
+    """Names of ``target``'s functions that ``module`` calls: ``alias.fn(...)`` where ``alias`` is
+    bound to ``target`` by an import anywhere in the module, or ``acc().fn(...)`` / ``x = acc();
+    x.fn(...)`` where ``acc`` is an accessor (``accessors_of``; pass the package's own)."""
     path = module_path(module)
     if path is None:
         return set()
@@ -139,24 +164,14 @@ def calls_into(module: str, target: str) -> set[str]:
             if getattr(f, "id", None) == "lazy_module" and node.value.args and \
                     getattr(node.value.args[0], "value", None) == target:
                 aliases.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    # accessors: ``def _payments(): from chalicelib.payments import service; return service``
-    accessors = set()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
-            bound = {a.asname or a.name for i in ast.walk(node) if isinstance(i, ast.ImportFrom) and i.module == pkg
-                     for a in i.names if a.name == leaf}
-            returned = {r.value.id for r in ast.walk(node) if isinstance(r, ast.Return) and isinstance(r.value, ast.Name)}
-            if returned & bound:
-                accessors.add(node.name)
+    accessors = set(accessors or ()) | accessors_of(module, target)
     for node in ast.walk(tree):  # ``pay = _payments()``
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and \
-                getattr(node.value.func, "id", None) in accessors:
+        if isinstance(node, ast.Assign) and _is_accessor_call(node.value, accessors):
             aliases.update(t.id for t in node.targets if isinstance(t, ast.Name))
     out = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             owner = node.func.value
-            if isinstance(owner, ast.Name) and owner.id in aliases or \
-                    isinstance(owner, ast.Call) and getattr(owner.func, "id", None) in accessors:
+            if isinstance(owner, ast.Name) and owner.id in aliases or _is_accessor_call(owner, accessors):
                 out.add(node.func.attr)
     return out

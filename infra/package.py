@@ -102,12 +102,13 @@ def sync_writes(unit: str) -> dict[str, list[str]]:
     own = topology.units().get(unit, ())
     out: dict[str, list[str]] = {}
     for d in own:
-        for m in deps.domain_modules(d):
-            for other in DOMAINS:
-                if other in own:
-                    continue
-                target = f"chalicelib.{other}.service"
-                called = deps.calls_into(m, target) & deps.writers(target)
+        for other in DOMAINS:
+            if other in own:
+                continue
+            target = f"chalicelib.{other}.service"
+            accessors = {a for m in deps.domain_modules(d) for a in deps.accessors_of(m, target)}
+            for m in deps.domain_modules(d):
+                called = deps.calls_into(m, target, accessors) & deps.writers(target)
                 if called:
                     out.setdefault(other, [])
                     out[other] = sorted(set(out[other]) | called)

@@ -94,7 +94,7 @@ def _deliver_once(drain) -> list:
     """One round of the event path (relay → queues → consumers), in process."""
     from chalicelib.events import deliver_records
 
-    return deliver_records(drain.reader.read())
+    return deliver_records([r for reader in drain.readers for r in reader.read()])
 
 
 def test_ttl_expiry_on_the_clock(aws, shared):

@@ -167,7 +167,7 @@ def test_event_path_in_the_template(packaged):
                        "TimersRelayDynamodbEventSource": events.TIMER_FILTER}
     for e in relay.values():
         assert e["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    subs = events.subscriptions()
+    subs = events.subscriptions(deployed=True)
     for unit in sorted({u for us in subs.values() for u in us}):
         q = res[f"{package.camel(unit)}Queue"]["Properties"]
         fn = res[package.consumer_fn(unit)]["Properties"]
@@ -193,6 +193,17 @@ def test_package_is_small_and_printed(packaged):
     assert not any(n.startswith(("botocore/", "boto3/")) or "swagger_ui" in n for n in names)
     for fn in _functions(t):
         assert fn in printed
+
+
+@pytest.mark.enable_socket
+def test_the_local_stack_and_its_dev_routes_are_not_packaged(packaged):
+    """/dev/clock lives in devstack/ (registered only by the local API runner): no deployed
+    function holds it, whatever its configuration."""
+    out, t, _ = packaged
+    names = zipfile.ZipFile(os.path.join(out, "deployment.zip")).namelist()
+    assert "app.py" in names and not any(n.startswith("devstack/") for n in names)
+    assert not [p for p in t.get("Paths", {}) if p.startswith("/dev")]
+    assert "/dev/clock" not in json.dumps(t)
 
 
 @pytest.mark.enable_socket
@@ -227,3 +238,10 @@ def test_a_units_api_function_imports_only_its_domains_and_serves_their_routes(u
     assert set(got["mods"]) <= own | {"core"}, got["mods"]
     expected = {p for (p, _), u in package.route_units().items() if u == unit} | {"/v1/openapi.json", "/v1/health"}
     assert set(got["paths"]) == expected
+
+
+def test_readme_shows_the_current_subscription_table():
+    from infra.subscriptions import table
+
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    assert table() in readme, "README's event table is stale: paste `python -m infra.subscriptions`"

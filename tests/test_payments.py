@@ -50,13 +50,17 @@ def test_notification_probes_are_refused(api, people, wxpay, clock):
     start_payment(api, alice, o.order_id)
     headers, body = wxpay.pay(o.order_id)
     calls_before = len(wxpay.calls)
-    tampered = body.replace(b'"summary": "ok"', b'"summary": "ko"')
+    tampered = body.replace(b'"resource_type": "encrypt-resource"', b'"resource_type": "encrypt-resourcE"')
+    assert tampered != body
     assert deliver(api, headers, tampered).status == 401
     reserialised = json.dumps(json.loads(body), indent=2).encode()
     assert deliver(api, headers, reserialised).status == 401
     assert deliver(api, {**headers, "Wechatpay-Serial": "UNKNOWN"}, body).status == 401
     assert deliver(api, {**headers, "Wechatpay-Signature": "AAAA"}, body).status == 401
     assert deliver(api, {"Content-Type": "application/json"}, body).status == 401
+    # a signature type the service does not support is refused even when the RSA signature is good
+    sm2 = wxpay.signed_headers(body, signature_type="WECHATPAY2-SM2-WITH-SM3")
+    assert deliver(api, sm2, body).status == 401
     assert len(wxpay.calls) == calls_before  # no outbound call for a refused notification
     stale_headers = wxpay.signed_headers(body, ts=int(clock.now().timestamp()) - 301)
     assert deliver(api, stale_headers, body).status == 401

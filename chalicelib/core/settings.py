@@ -46,3 +46,12 @@ class Settings(BaseModel):
     events_topic_arn: str = ""
     # Which unit (chalicelib/topology.py) a deployed function serves; empty = the whole app.
     unit: str = ""  # reconcile an unconfirmed payment attempt after this long
+    # second opinions (二次诊疗)
+    opinion_match_price_fen: int = Field(default=200_000, ge=100)  # price when the platform matches the expert
+    opinion_turnaround_workdays: int = Field(default=5, ge=1, le=30)  # from a complete case to the report
+    opinion_respond_hours: int = Field(default=24, ge=1)  # an assigned expert accepts or declines within this
+    opinion_max_experts: int = Field(default=3, ge=1, le=10)  # experts asked before a full refund
+    opinion_followup_days: int = Field(default=14, ge=1)
+    opinion_followups_max: int = Field(default=3, ge=0, le=10)
+    opinion_outcome_days: int = Field(default=30, ge=1)
+    opinion_share_ttl_s: int = Field(default=72 * 3600, ge=600, le=7 * 24 * 3600)  # report link for the treating doctor

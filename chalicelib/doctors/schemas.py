@@ -13,6 +13,7 @@ class DoctorApply(Request):
     name: Name = Field(min_length=1, max_length=40)
     hospital: Name = Field(min_length=2, max_length=80)
     department: Name = Field(min_length=1, max_length=40)
+    city: Name | None = Field(default=None, min_length=2, max_length=20, description="城市, e.g. 北京")
     title: Title
     specialties: list[Name] = Field(default_factory=list, max_length=20)
     licence_no: str = Field(pattern=r"^[0-9A-Za-z]{8,30}$", description="执业证书编码")
@@ -42,9 +43,10 @@ class DoctorCard(Response):
     name: str
     hospital: str
     department: str
+    city: str | None = None
     title: str
     specialties: list[str]
-    bio: str | None = None
+    bio: str | None = Field(default=None, description="on a doctor's own page; directory rows leave it out")
 
 
 class DoctorApplication(DoctorCard):
@@ -60,7 +62,10 @@ class DoctorApplication(DoctorCard):
 class DirectoryQuery(ListQuery):
     hospital: Name | None = Field(default=None, max_length=80)
     department: Name | None = Field(default=None, max_length=40)
-    q: Name | None = Field(default=None, max_length=40)
+    city: Name | None = Field(default=None, max_length=20)
+    specialty: Name | None = Field(default=None, max_length=40)
+    q: Name | None = Field(default=None, max_length=40, description="a prefix of a name, hospital, department, "
+                          "city or specialty")
 
 
 class AdminDoctorQuery(ListQuery):

@@ -14,17 +14,20 @@ import os
 import secrets
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib.core import clock as core_clock
+from chalicelib.core.clock import SHANGHAI
 
 from . import wechat
 
 SANDBOX_PARAM = "/suizhen/{stage}/sandbox-pay"
 # WeChat Pay's notification schedule: after a non-2xx answer (or none) it tries again after 15 s,
 # 15 s, 30 s, 3 min, 10 min, 20 min, 30 min, 30 min, 30 min, 60 min, 3 h, 3 h, 3 h, 6 h, 6 h (24 h 4 min).
+TRADE_STATE_DESC = {"SUCCESS": "支付成功", "NOTPAY": "订单未支付", "CLOSED": "订单已关闭", "REFUND": "转入退款"}
 RETRY_AFTER_S = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
 
 
@@ -123,16 +126,26 @@ class Sandbox:
                            "merchant_public_key_pem": self.merchant_key})
 
     # --- signing ---------------------------------------------------------------------------
-    def signed_headers(self, body: bytes, *, ts: int | None = None, serial: str | None = None) -> dict[str, str]:
+    def signed_headers(self, body: bytes, *, ts: int | None = None, serial: str | None = None,
+                       signature_type: str = wechat.SCHEMA) -> dict[str, str]:
+        """The headers WeChat Pay signs its answers and notifications with (all of them: its own
+        SDKs dispatch on ``Wechatpay-Signature-Type`` and log ``Request-ID``)."""
         ts = ts or self.now()
         nonce = secrets.token_hex(16)
         sig = wechat.sign(self.platform_key, f"{ts}\n{nonce}\n{body.decode()}\n")
         return {"Wechatpay-Timestamp": str(ts), "Wechatpay-Nonce": nonce, "Wechatpay-Signature": sig,
-                "Wechatpay-Serial": serial or self.serial, "Content-Type": "application/json"}
+                "Wechatpay-Serial": serial or self.serial, "Wechatpay-Signature-Type": signature_type,
+                "Request-ID": f"{secrets.token_hex(28).upper()}-0", "Content-Type": "application/json"}
 
     def _reply(self, status: int, payload: dict | None) -> tuple[int, dict, bytes]:
-        body = json.dumps(payload).encode() if payload is not None else b""
-        return status, self.signed_headers(body), body
+        body = json.dumps(payload, ensure_ascii=False).encode() if payload is not None else b""
+        headers = self.signed_headers(body)
+        headers.update({"Content-Type": "application/json; charset=utf-8", "Content-Language": "zh-CN"})
+        return status, headers, body
+
+    def _time(self, epoch: int | None = None) -> str:
+        """WeChat's time format: RFC 3339 in Beijing time, on the sandbox's clock."""
+        return datetime.fromtimestamp(self.now() if epoch is None else epoch, SHANGHAI).isoformat(timespec="seconds")
 
     # --- the v3 API --------------------------------------------------------------------------
     def handle(self, method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
@@ -148,8 +161,12 @@ class Sandbox:
             if method == "POST" and parts.path in ("/v3/pay/transactions/app", "/v3/pay/transactions/jsapi"):
                 if data.get("mchid") != self.mchid or data.get("appid") != self.appid:
                     return self._reply(400, {"code": "PARAM_ERROR", "message": "mchid/appid"})
+                trade_type = parts.path.rsplit("/", 1)[1].upper()
+                openid = (data.get("payer") or {}).get("openid") or "o" + secrets.token_urlsafe(20)[:27]
                 o = self.orders.setdefault(data["out_trade_no"], {"state": "NOTPAY", "amount": data["amount"]["total"],
-                                                                  "notify_url": data["notify_url"]})
+                                                                  "notify_url": data["notify_url"],
+                                                                  "trade_type": trade_type, "openid": openid,
+                                                                  "attach": data.get("attach", "")})
                 o.setdefault("prepay_id", "wx" + secrets.token_hex(14))
                 return self._reply(200, {"prepay_id": o["prepay_id"]})
             if method == "GET" and parts.path.startswith("/v3/pay/transactions/out-trade-no/"):
@@ -172,10 +189,15 @@ class Sandbox:
         return self._reply(404, {"code": "NOT_FOUND", "message": parts.path})
 
     def _transaction(self, out_trade_no: str, o: dict) -> dict:
+        """A transaction as WeChat Pay documents it (query answer and decrypted notification)."""
         tx = {"appid": self.appid, "mchid": self.mchid, "out_trade_no": out_trade_no, "trade_state": o["state"],
-              "amount": {"total": o["amount"], "payer_total": o["amount"], "currency": "CNY"}}
+              "trade_state_desc": TRADE_STATE_DESC.get(o["state"], o["state"]), "attach": o.get("attach", ""),
+              "payer": {"openid": o.get("openid", "")},
+              "amount": {"total": o["amount"], "currency": "CNY", "payer_currency": "CNY"}}
         if o.get("transaction_id"):
-            tx["transaction_id"] = o["transaction_id"]
+            tx.update({"transaction_id": o["transaction_id"], "trade_type": o.get("trade_type", "APP"),
+                       "bank_type": "OTHERS", "success_time": o["success_time"]})
+            tx["amount"]["payer_total"] = o["amount"]
         return tx
 
     def _refund(self, data: dict) -> tuple[int, dict, bytes]:
@@ -190,6 +212,8 @@ class Sandbox:
             return self._reply(400, {"code": "NOT_ENOUGH", "message": "refund exceeds payment"})
         r = {"refund_id": "50" + secrets.token_hex(14), "out_refund_no": data["out_refund_no"],
              "transaction_id": o["transaction_id"], "out_trade_no": data["out_trade_no"], "status": "PROCESSING",
+             "channel": "ORIGINAL", "user_received_account": "支付用户零钱", "create_time": self._time(),
+             "funds_account": "AVAILABLE",
              "amount": {"refund": data["amount"]["refund"], "total": o["amount"], "currency": "CNY"},
              "notify_url": data.get("notify_url")}
         self.refunds[data["out_refund_no"]] = r
@@ -204,7 +228,8 @@ class Sandbox:
             if o["state"] == "NOTPAY":
                 o["state"] = "SUCCESS"
                 o["transaction_id"] = "42" + secrets.token_hex(13)
-            resource = {**self._transaction(out_trade_no, o), "trade_type": "APP", "success_time": "2026-01-01T00:00:00+08:00"}
+                o["success_time"] = self._time()
+            resource = self._transaction(out_trade_no, o)
         return self.notification("TRANSACTION.SUCCESS", resource, "transaction")
 
     def deliver_payment(self, out_trade_no: str) -> int:
@@ -222,17 +247,21 @@ class Sandbox:
         with self.lock:
             r = self.refunds[out_refund_no]
             r["status"] = "SUCCESS"
+            r["success_time"] = self._time()
             resource = {"mchid": self.mchid, "out_trade_no": r["out_trade_no"], "transaction_id": r["transaction_id"],
                         "out_refund_no": out_refund_no, "refund_id": r["refund_id"], "refund_status": "SUCCESS",
-                        "amount": {"total": r["amount"]["total"], "refund": r["amount"]["refund"]}}
+                        "success_time": r["success_time"], "user_received_account": r["user_received_account"],
+                        "amount": {"total": r["amount"]["total"], "refund": r["amount"]["refund"],
+                                   "payer_total": r["amount"]["total"], "payer_refund": r["amount"]["refund"]}}
         return self.notification("REFUND.SUCCESS", resource, "refund")
 
     def notification(self, event_type: str, resource: dict, original_type: str) -> tuple[dict[str, str], bytes]:
         enc = wechat.encrypt_resource(self.apiv3_key, resource, original_type)
         enc["original_type"] = original_type
-        body = json.dumps({"id": secrets.token_hex(16), "create_time": "2026-01-01T00:00:00+08:00",
-                           "resource_type": "encrypt-resource", "event_type": event_type, "summary": "ok",
-                           "resource": enc}).encode()
+        summary = {"TRANSACTION.SUCCESS": "支付成功", "REFUND.SUCCESS": "退款成功"}.get(event_type, "通知")
+        body = json.dumps({"id": secrets.token_hex(16), "create_time": self._time(),
+                           "resource_type": "encrypt-resource", "event_type": event_type, "summary": summary,
+                           "resource": enc}, ensure_ascii=False).encode()
         return self.signed_headers(body), body
 
 

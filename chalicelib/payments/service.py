@@ -1,7 +1,7 @@
 """Payments rules: orders, provider callbacks, refunds, reconciliation and the earnings ledger.
 
 Used by other domains (the contract): ``create_order``, ``get_order``, ``order_out``,
-``refund``, ``close_order``; they react to ``order.paid`` / ``order.closed`` /
+``refund``, ``close_order``, ``credit_deferred_share``; they react to ``order.paid`` / ``order.closed`` /
 ``order.refunded`` events with payload ``{order_id, product_type, product_id,
 payer_account_id, doctor_id, amount_fen}`` (+ ``refund_id``/``refund_amount_fen``, ``reason``).
 
@@ -151,6 +151,36 @@ def _entries(o: Order, source: str, doctor_amount: int, platform_amount: int, ki
         out.append(LedgerEntry(eid, party=party, month_key=f"{_month(now)}#{eid}", order_id=o.order_id, kind=kind,
                                amount_fen=amount, created_at=now, **split))
     return out
+
+
+def credit_deferred_share(order_id: str, doctor_id: str) -> bool:
+    """Credit a doctor's share of an order paid without a doctor (e.g. a second opinion, whose
+    expert is settled only when the report is published): the share moves from the platform's
+    line to the doctor's in one transaction, at most once per order (the entries' ids are fixed
+    by the order). Only a paid order that nothing has been refunded from qualifies (409)."""
+    o = get_order(order_id, consistent=True)
+    if o.doctor_id:
+        raise Conflict("this order credits its doctor at payment", code="share_already_credited")
+    if o.status != "paid" or int(o.refunded_fen or 0):
+        raise Conflict(f"the order is {o.status}", code="order_not_creditable")
+    amount = int(o.amount_fen)
+    share = amount - amount * int(o.fee_bps) // 10000
+    if share <= 0:
+        return False
+    now = clock.now()
+    source = f"share#{order_id}"
+    entries = [LedgerEntry(f"{source}#{party}", party=party, month_key=f"{_month(now)}#{source}#{party}",
+                           order_id=order_id, kind=kind, amount_fen=fen, created_at=now)
+               for party, kind, fen in ((f"doctor#{doctor_id}", "credit", share), ("platform", "debit", -share))]
+    try:
+        with transaction() as tx:
+            tx.condition_check(Order, order_id, condition=(Order.status == "paid") & (Order.refunded_fen == 0))
+            for entry in entries:
+                tx.save(entry, condition=LedgerEntry.entry_id.does_not_exist())
+    except TransactWriteError:
+        return False  # credited already (or the order moved meanwhile)
+    logger.info("deferred share credited", extra={"order_id": order_id})
+    return True
 
 
 # --- payment settlement ----------------------------------------------------------------------
