@@ -29,7 +29,15 @@ from chalice.local import (
     LocalGateway,
     LocalGatewayException,
     NotAuthorizedError,
+    ThreadedHTTPServer,
 )
+
+
+class _Server(ThreadedHTTPServer):
+    # chalice local listens with a backlog of 5: a sixth simultaneous connection is reset, where
+    # API Gateway takes a burst (a patient's app sending 9 photos at once) without refusing any
+    request_queue_size = 128
+
 
 # API Gateway response type -> (status, code), as infra/build.py declares them.
 GATEWAY_RESPONSES = {
@@ -104,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             app_obj.__class__ = CustomLocalChalice
             devclock.install_from_env()
             devroutes.register(app_obj, a.stage)
-            return LocalDevServer(app_obj, config, host, port, handler_cls=Handler)
+            return LocalDevServer(app_obj, config, host, port, handler_cls=Handler, server_cls=_Server)
 
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
     os.chdir(project_dir)

@@ -4,7 +4,17 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, model_serializer, model_validator
 
-from chalicelib.core.schemas import ListQuery, Name, Ok, Request, Response, Text, Timestamp, Token  # noqa: F401  (Ok: routes)
+from chalicelib.core.schemas import (  # noqa: F401  (Ok: routes)
+    DateStr,
+    ListQuery,
+    Name,
+    Ok,
+    Request,
+    Response,
+    Text,
+    Timestamp,
+    Token,
+)
 from chalicelib.doctors.schemas import DoctorBrief
 
 MAX_TEXT = 2000
@@ -55,7 +65,7 @@ class Card(Response):
     decline_reason: str | None = None
     group_send_id: str | None = None
     title: str | None = None
-    date: str | None = None
+    date: DateStr | None = None
     hospital: str | None = None
 
     @model_serializer(mode="wrap")
