@@ -2,15 +2,16 @@
 
 The path of an event on AWS::
 
-    outbox table ─stream (INSERT only)→ relay ─SNS PublishBatch→ events topic
+    outbox table ─stream (INSERT only)────────────────┐
+    timers table ─stream (claims: pending → fired)────┴→ relay ─SNS PublishBatch→ events topic
         ─subscription filtered on the "type" attribute→ <unit> queue (+ DLQ) → <unit> consumer
 
 * **Subscriptions** are not typed anywhere: a consumer registers with ``@outbox.consumer(type)``
   in ``chalicelib/<domain>/…``; its module path names its domain, the domain names its unit
   (``chalicelib/topology.py``). ``subscriptions()`` is the resulting table — the template's
   filter policies, the local stack's subscriptions and the README table are generated from it.
-* **The relay** (``relay``) turns stream records into messages (one per event; a batch of fired
-  timers becomes one message per timer) and publishes those that have a subscriber, ten per call.
+* **The relay** (``relay``) turns stream records into messages (an outbox event, or a timer the
+  sweep claimed → ``timer.<kind>``) and publishes those that have a subscriber, ten per call.
   It reports the first record it could not publish, so the stream retries from there.
 * **A unit's consumer** (``consume``) runs the unit's consumers for each message with
   Powertools batch processing and answers ``batchItemFailures``: a failing message is retried
@@ -27,15 +28,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from chalicelib import topology
-from chalicelib.core import outbox
+from chalicelib.core import outbox, timers
 from chalicelib.core.observability import logger
 from chalicelib.domains import DOMAINS, load_all, load_domain, load_shared
 
-# Lambda event filtering on the relay's stream (and honoured by the local relay): TTL deletions
-# and updates never reach it.
+# Lambda event filtering on the relay's two streams (the template's FilterCriteria, and honoured
+# by the local relay): new outbox events only (TTL deletions never reach it), and timer claims.
 STREAM_FILTER: dict[str, list[str]] = {"eventName": ["INSERT"]}
-# A sweep fires timers in batches: one outbox event carries many timers (see core/timers.py).
-TIMERS_FIRED = "timers.fired"
+TIMER_FILTER: dict = timers.FIRED_FILTER
 SNS_BATCH = 10
 
 Message = dict[str, Any]  # {"event_id", "type", "payload"}
@@ -71,24 +71,31 @@ def subscribers(type_: str) -> tuple[str, ...]:
 
 
 # -- relay ----------------------------------------------------------------------------------------
+def matches(value: Any, pattern: Any) -> bool:
+    """Lambda event filtering's core rule: every key of the pattern present and matching; a list
+    of values is "one of these"."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(k in value and matches(value[k], p) for k, p in pattern.items())
+    return value in pattern
+
+
 def matches_stream_filter(record: dict) -> bool:
-    return all(record.get(k) in allowed for k, allowed in STREAM_FILTER.items())
-
-
-def expand(event_id: str, type_: str, payload: dict[str, Any]) -> list[Message]:
-    """One outbox event → the messages it stands for."""
-    if type_ == TIMERS_FIRED:
-        return [{"event_id": f"{event_id}.{i}", "type": f"timer.{t['kind']}",
-                 "payload": {"timer_id": t["timer_id"], "due": t["due"], **t["payload"]}}
-                for i, t in enumerate(payload["timers"])]
-    return [{"event_id": event_id, "type": type_, "payload": payload}]
+    """A record the relay's event source mappings let through (outbox INSERTs, timer claims)."""
+    return matches(record, STREAM_FILTER) or matches(record, TIMER_FILTER)
 
 
 def messages_of(record: dict) -> list[Message]:
-    if not matches_stream_filter(record):
-        return []
-    event = outbox.OutboxEvent.from_raw_data(record["dynamodb"]["NewImage"])
-    return expand(event.event_id, event.type, event.payload)
+    keys = record.get("dynamodb", {}).get("Keys", {})
+    if "event_id" in keys and matches(record, STREAM_FILTER):
+        event = outbox.OutboxEvent.from_raw_data(record["dynamodb"]["NewImage"])
+        return [{"event_id": event.event_id, "type": event.type, "payload": event.payload}]
+    if "timer_id" in keys and matches(record, TIMER_FILTER):
+        timer = timers.Timer.from_raw_data(record["dynamodb"]["NewImage"])
+        # One id per firing, stable across redeliveries of the same stream record.
+        event_id = f"{timer.timer_id}@{record['dynamodb']['SequenceNumber']}"
+        return [{"event_id": event_id, "type": f"timer.{timer.kind}",
+                 "payload": {"timer_id": timer.timer_id, "due": timer.due, **timer.payload}}]
+    return []
 
 
 Publisher = Callable[[list[Message]], list[int]]  # → indexes of the messages it failed to publish

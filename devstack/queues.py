@@ -34,6 +34,13 @@ class UnitQueue:
 class Topology:
     topic_arn: str
     queues: dict[str, UnitQueue] = field(default_factory=dict)
+    relay: Relay | None = None  # set by start(): the running relay and pollers (the test clock drives them too)
+    pollers: list[Poller] = field(default_factory=list)
+
+
+# The relay and every poller take their turns under this lock, so that the test clock
+# (devstack/clock.py: deliver_now) can deliver everything pending with nothing left in flight.
+DELIVERY = threading.RLock()
 
 
 def _safe(unit: str) -> str:
@@ -77,31 +84,40 @@ def ensure_topology(stage: str, *, units: Iterable[str] | None = None, visibilit
 
 
 class Relay:
-    """The outbox stream's one reader: what the stream event source + ``outbox_relay`` do on AWS,
-    with the same INSERT-only filter. A batch the relay could not fully publish is read again
+    """The streams' one reader: what the event sources + ``outbox_relay`` do on AWS, with the
+    same filters. A batch the relay could not fully publish is read again
     from its first failed record (the reader's position is set back), as Lambda retries."""
 
     def __init__(self, topic_arn: str):
         from chalicelib.core.outbox import OutboxEvent
         from chalicelib.core.streams import StreamReader
+        from chalicelib.core.timers import Timer
 
-        self.reader = StreamReader(OutboxEvent.Meta.table_name)
+        # The outbox's stream and the timers' (the sweep's claims): two event sources on AWS,
+        # each with its own position and its own retries.
+        self.readers = [StreamReader(OutboxEvent.Meta.table_name), StreamReader(Timer.Meta.table_name)]
         self.publish = events.sns_publisher(topic_arn)
-        self._held: list[dict] = []
+        self._held: list[list[dict]] = [[] for _ in self.readers]
 
     def skip_existing(self) -> None:
-        self.reader.skip_existing()
+        for reader in self.readers:
+            reader.skip_existing()
 
     def tick(self) -> int:
-        records = self._held + [r for r in self.reader.read() if events.matches_stream_filter(r)]
-        self._held = []
-        if not records:
-            return 0
-        failures = events.relay(records, self.publish)["batchItemFailures"]
-        if failures:
-            seq = failures[0]["itemIdentifier"]
-            self._held = records[next(i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] == seq):]
-        return len(records) - len(self._held)
+        """One invocation per stream; returns how many records were fully published."""
+        done = 0
+        for i, reader in enumerate(self.readers):
+            records = self._held[i] + [r for r in reader.read() if events.matches_stream_filter(r)]
+            self._held[i] = []
+            if not records:
+                continue
+            failures = events.relay(records, self.publish)["batchItemFailures"]
+            if failures:
+                seq = failures[0]["itemIdentifier"]
+                first = next(j for j, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] == seq)
+                self._held[i] = records[first:]
+            done += len(records) - len(self._held[i])
+        return done
 
 
 def sqs_event(messages: list[dict], queue_arn: str) -> dict:
@@ -161,14 +177,17 @@ def start(stage: str, stop: threading.Event, log: Callable[[str], None], every_s
         def loop() -> None:
             while not stop.wait(every_s):
                 try:
-                    fn()
+                    with DELIVERY:
+                        fn()
                 except Exception as exc:  # keep the stack up; the error is on the console
                     log(f"{name} failed: {exc!r}")
 
         threading.Thread(target=loop, name=name, daemon=True).start()
 
+    topo.relay = relay
     run("outbox-relay", relay.tick)
     for q in topo.queues.values():
         poller = Poller(q)
+        topo.pollers.append(poller)
         run(f"poller-{q.unit}", poller.drain)
     return topo

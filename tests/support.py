@@ -108,17 +108,20 @@ def count_ddb_calls():
 
 class OutboxDrain:
     """Plays DynamoDB Streams → relay → queues → consumers in tests: new records of the outbox
-    table's stream (moto) take the deployed route in-process (``events.deliver_records``: the
-    relay's INSERT filter and timer expansion, the subscription table, each unit's consumers)."""
+    and timers tables' streams (moto) take the deployed route in-process
+    (``events.deliver_records``: the relay's stream filters, the subscription table, each
+    unit's consumers)."""
 
     def __init__(self):
         from chalicelib.core.outbox import OutboxEvent
         from chalicelib.core.streams import StreamReader
+        from chalicelib.core.timers import Timer
 
-        self.reader = StreamReader(OutboxEvent.Meta.table_name)
+        self.readers = [StreamReader(OutboxEvent.Meta.table_name), StreamReader(Timer.Meta.table_name)]
 
     def skip_existing(self):
-        self.reader.skip_existing()
+        for reader in self.readers:
+            reader.skip_existing()
 
     def __call__(self, max_rounds: int = 20) -> list[str]:
         """Deliver until the outbox is quiet (consumers may emit further events); returns the
@@ -127,7 +130,7 @@ class OutboxDrain:
 
         seen = []
         for _ in range(max_rounds):
-            recs = self.reader.read()
+            recs = [r for reader in self.readers for r in reader.read()]
             if not recs:
                 return seen
             seen.extend(deliver_records(recs))

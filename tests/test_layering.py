@@ -6,41 +6,16 @@ deferred import cannot hide a circle; and each core module imports on its own in
 interpreter, whatever the order.
 """
 
-import ast
 import os
 import subprocess
 import sys
 
 import pytest
 
+from infra.deps import imports_of
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORE = os.path.join(ROOT, "chalicelib", "core")
-DYNAMIC = {"lazy_module", "load", "import_module"}
-
-
-def imports_of(path: str, package: str) -> set[str]:
-    tree = ast.parse(open(path).read(), path)
-    out: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                mod = ".".join(base + ([node.module] if node.module else []))
-            else:
-                mod = node.module or ""
-            out.add(mod)
-            out.update(f"{mod}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Call):
-            fn = node.func
-            name = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", None)
-            if name in DYNAMIC and node.args and isinstance(node.args[0], ast.Constant | ast.JoinedStr):
-                arg = node.args[0]
-                text = arg.value if isinstance(arg, ast.Constant) else "".join(
-                    v.value if isinstance(v, ast.Constant) else "{}" for v in arg.values)
-                out.add(str(text))
-    return out
 
 
 def core_modules() -> list[str]:

@@ -13,7 +13,7 @@ from .schemas import BookingOut
 from .seats import end_live, get_booking_item, take_seat
 from .sessions import get_session_item
 from .timing import REMINDER_TIMER
-from .views import booking_out, event_payload
+from .views import booking_out, event_payload, with_place_and_doctor
 
 
 def book(caller, session_id: str, profile_id: str) -> BookingOut:
@@ -38,7 +38,7 @@ def get_booking(caller, booking_id: str) -> BookingOut:
 def my_bookings(caller, limit, cursor) -> Page:
     page = query_page(Booking, Booking.by_account.query, caller.account_id, scan_index_forward=False,
                       limit=parse_limit(limit), cursor=cursor)
-    page.items = [booking_out(b) for b in page.items]
+    page.items = with_place_and_doctor(page.items)
     return page
 
 

@@ -147,9 +147,15 @@ def _on_session_cancelled(event_id: str, payload: dict) -> None:
         raise RuntimeError(f"session {session_id} still has {int(s.used)} live bookings after cancellation")
 
 
-def roster(caller, session_id: str) -> list[RosterEntry]:
+def roster(caller, session_id: str, limit: int | None = None, cursor: str | None = None) -> Page:
+    """Who is booked: one Query per page plus one BatchGetItem of the patients' names."""
+    from chalicelib.accounts import service as accounts
+
     s = get_session_item(session_id)
     if not (caller.is_admin or s.doctor_id == caller.account_id):
         raise NotFound("session not found")
-    return [RosterEntry(**booking_out(b).model_dump(), account_id=b.account_id)
-            for b in Booking.by_session.query(session_id)]
+    page = query_page(Booking, Booking.by_session.query, session_id, limit=parse_limit(limit), cursor=cursor)
+    names = accounts.profile_names((b.account_id, b.profile_id) for b in page.items)
+    return Page([RosterEntry(**booking_out(b).model_dump(), account_id=b.account_id,
+                             patient_name=names.get((b.account_id, b.profile_id)))
+                 for b in page.items], page.next_cursor)

@@ -6,7 +6,7 @@ from chalicelib.core import clock
 from chalicelib.core.crypto import unseal
 
 from .models import Booking, Session, SlotRequest
-from .schemas import BookingOut, RequestOut, SessionOut
+from .schemas import BookingOut, RequestOut, SessionOut, SessionPlace
 
 
 def session_out(s: Session) -> SessionOut:
@@ -26,6 +26,22 @@ def booking_out(b: Booking) -> BookingOut:
                       date=b.local_date, starts_at=clock.iso(b.starts_at), ends_at=clock.iso(b.ends_at),
                       created_at=clock.iso(b.created_at), confirmed_at=clock.iso(b.confirmed_at),
                       ended_at=clock.iso(b.ended_at), end_reason=b.end_reason)
+
+
+def with_place_and_doctor(bookings: list[Booking]) -> list[BookingOut]:
+    """List rows with the doctor and the session's place: one BatchGetItem of sessions and one of
+    doctors for the page (never a call per row)."""
+    from chalicelib.doctors import service as doctors
+
+    ids = list(dict.fromkeys(b.session_id for b in bookings))
+    sessions = {s.session_id: s for s in Session.batch_get(ids)} if ids else {}
+    cards = doctors.briefs(b.doctor_id for b in bookings)
+    rows = []
+    for b in bookings:
+        s = sessions.get(b.session_id)
+        place = SessionPlace(hospital=s.hospital, campus=s.campus, room=s.room) if s is not None else None
+        rows.append(booking_out(b).model_copy(update={"doctor": cards.get(b.doctor_id), "place": place}))
+    return rows
 
 
 def request_out(r: SlotRequest) -> RequestOut:

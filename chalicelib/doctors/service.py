@@ -13,12 +13,25 @@ from chalicelib.core.pagination import Page, parse_limit, query_page
 from chalicelib.core.timers import due_key
 
 from .models import Doctor
-from .schemas import DirectoryQuery, DoctorApplication, DoctorApply, DoctorCard, DoctorUpdate
+from .schemas import DirectoryQuery, DoctorApplication, DoctorApply, DoctorBrief, DoctorCard, DoctorUpdate
 
 
 def card(d: Doctor) -> DoctorCard:
     return DoctorCard(doctor_id=d.doctor_id, name=d.name, hospital=d.hospital, department=d.department,
                       title=d.title, specialties=list(d.specialties or []), bio=d.bio)
+
+
+def briefs(doctor_ids) -> dict[str, DoctorBrief]:
+    """What list rows show of their doctors: one BatchGetItem for a whole page (≤ 100 ids), so a
+    list costs its Query plus this one call, never a call per row."""
+    ids = list(dict.fromkeys(i for i in doctor_ids if i))
+    out: dict[str, DoctorBrief] = {}
+    for start in range(0, len(ids), 100):
+        for d in Doctor.batch_get(ids[start:start + 100],
+                                  attributes_to_get=["doctor_id", "name", "title", "hospital", "department"]):
+            out[d.doctor_id] = DoctorBrief(doctor_id=d.doctor_id, name=d.name, title=d.title, hospital=d.hospital,
+                                           department=d.department)
+    return out
 
 
 def application(d: Doctor) -> DoctorApplication:
@@ -125,7 +138,7 @@ def verify(caller, doctor_id: str) -> DoctorApplication:
             emit(tx, "doctor.verified", {"doctor_id": doctor_id, "by": caller.account_id})
     except TransactWriteError:
         raise Conflict("only a pending application can be verified", code="invalid_state")
-    accounts.set_role(doctor_id, "doctor")
+    accounts.set_role(doctor_id, "doctor", display_name=d.name)  # the doctor's /v1/me shows the name
     return application(_get(doctor_id))
 
 

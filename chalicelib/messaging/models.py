@@ -9,28 +9,32 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from chalicelib.core.db import meta, register
 
+# What an inbox row shows (service.conversation_out) and nothing else: the index is rewritten on
+# every send, so everything it holds costs write units each time. Each side's index carries its
+# own read marker only, so one side reading does not rewrite the other side's index.
+_INBOX_ROW = ["doctor_id", "patient_account_id", "profile_id", "patient_name", "status", "seq", "last_preview",
+              "last_at", "free_until", "free_messages", "free_used", "consultation_id", "consult_ends_at",
+              "consult_messages_left"]
 
-class _ByActivity(GlobalSecondaryIndex):
+
+class DoctorInbox(GlobalSecondaryIndex):
     class Meta:
-        projection = AllProjection()
-
-
-class DoctorInbox(_ByActivity):
-    class Meta(_ByActivity.Meta):
         index_name = "doctor_inbox"
+        projection = IncludeProjection(_INBOX_ROW + ["doctor_read_seq"])
 
     doctor_id = UnicodeAttribute(hash_key=True)
     activity_key = UnicodeAttribute(range_key=True)  # "<last activity UTC>#<conversation_id>"
 
 
-class PatientInbox(_ByActivity):
-    class Meta(_ByActivity.Meta):
+class PatientInbox(GlobalSecondaryIndex):
+    class Meta:
         index_name = "patient_inbox"
+        projection = IncludeProjection(_INBOX_ROW + ["patient_read_seq"])
 
     patient_account_id = UnicodeAttribute(hash_key=True)
     activity_key = UnicodeAttribute(range_key=True)

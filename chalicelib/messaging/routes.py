@@ -45,7 +45,9 @@ def mark_read(ctx: Ctx, conversation_id: str):
 @api.route("/v1/conversations/{conversation_id}/messages/{seq}/hide", "POST", roles=("patient",), response="Ok",
            errors=(404,), summary="Delete a message from the patient's own view (the record is kept)")
 def hide(ctx: Ctx, conversation_id: str, seq: str):
-    if not seq.isdigit():
+    from chalicelib.core.schemas import ascii_digits
+
+    if not ascii_digits(seq):  # str.isdigit() would take "١" (Arabic-Indic) as 1
         from chalicelib.core.errors import NotFound
 
         raise NotFound("message not found")
@@ -59,10 +61,16 @@ def buy(ctx: Ctx, conversation_id: str):
     return service.buy_consultation(ctx.caller, conversation_id)
 
 
+@api.route("/v1/consultations/{consultation_id}", "GET", roles=PARTICIPANTS, response="ConsultationOut",
+           errors=(404,), summary="One consultation: poll it after paying until its status is open")
+def consultation(ctx: Ctx, consultation_id: str):
+    return service.get_consultation(ctx.caller, consultation_id)
+
+
 @api.route("/v1/doctor/consultation-package", "GET", roles=("doctor",), response="PackageOut",
            summary="The doctor's paid consultation package and away mode")
 def get_package(ctx: Ctx):
-    return service.package_out(service._package(ctx.caller.account_id))
+    return service.package_out(service.get_package(ctx.caller.account_id))
 
 
 @api.route("/v1/doctor/consultation-package", "PUT", roles=("doctor",), request="PackageIn", response="PackageOut",

@@ -2,9 +2,10 @@
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_serializer, model_validator
 
-from chalicelib.core.schemas import ListQuery, Ok, Request, Response  # noqa: F401  (Ok is named by routes)
+from chalicelib.core.schemas import ListQuery, Name, Ok, Request, Response, Text, Timestamp, Token  # noqa: F401  (Ok: routes)
+from chalicelib.doctors.schemas import DoctorBrief
 
 MAX_TEXT = 2000
 CONTENT_TYPES = ("image/jpeg", "image/png", "image/heic", "application/pdf")
@@ -12,8 +13,8 @@ CONTENT_TYPES = ("image/jpeg", "image/png", "image/heic", "application/pdf")
 
 class SendMessage(Request):
     kind: Literal["text", "image", "file"] = "text"
-    text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
-    attachment_ids: list[str] = Field(default_factory=list, max_length=9)
+    text: Text | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
+    attachment_ids: list[Token] = Field(default_factory=list, max_length=9)
 
     @model_validator(mode="after")
     def _content(self):
@@ -24,6 +25,39 @@ class SendMessage(Request):
         return self
 
 
+class Card(Response):
+    """A structured notice (kind=card). ``type`` says which; the other fields are the ids and times
+    the client needs to open the object (each type fills the ones it needs). Cards added later may
+    carry further keys."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+
+    type: str = Field(description=(
+        "binding_activated, away_auto_reply, consultation_opened, consultation_refunded, consultation_closed, "
+        "booking_confirmed, booking_offered (a seat held for the patient: pay before hold_expires_at), "
+        "booking_cancelled, booking_reminder, booking_request_declined, booking_request_expired"))
+    text: str | None = None
+    free_until: Timestamp | None = None
+    free_messages: int | None = None
+    consultation_id: str | None = None
+    ends_at: Timestamp | None = None
+    messages: int | None = None
+    booking_id: str | None = None
+    request_id: str | None = None
+    session_id: str | None = None
+    status: str | None = None
+    starts_at: Timestamp | None = None
+    hold_expires_at: Timestamp | None = None
+    amount_fen: int | None = None
+    hours_before: int | None = None
+    reason: str | None = None
+    decline_reason: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _only_what_it_carries(self, handler):
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+
 class MessageOut(Response):
     message_id: str
     seq: int
@@ -32,13 +66,9 @@ class MessageOut(Response):
     sender_id: str | None = None
     text: str | None = None
     attachment_ids: list[str] | None = None
-    card: dict | None = Field(default=None, description=(
-        "kind=card: a structured notice; `type` says which: binding_activated, away_auto_reply, consultation_opened, "
-        "consultation_refunded, consultation_closed, booking_confirmed, booking_offered (a seat held for the patient: "
-        "pay before hold_expires_at), booking_cancelled, booking_reminder, booking_request_declined, "
-        "booking_request_expired; the other keys are the ids and times the client needs to open the object"))
+    card: Card | None = Field(default=None, description="kind=card: a structured notice")
     consultation_id: str | None = None
-    created_at: str
+    created_at: Timestamp
 
 
 class MessagesQuery(ListQuery):
@@ -48,18 +78,19 @@ class MessagesQuery(ListQuery):
 class ConversationOut(Response):
     conversation_id: str
     doctor_id: str
+    doctor: DoctorBrief | None = Field(default=None, description="the patient's inbox: who the doctor is")
     patient_account_id: str
     profile_id: str
     patient_name: str
     status: str
     last_preview: str | None = None
-    last_at: str
+    last_at: Timestamp
     unread: int
     seq: int
-    free_until: str
+    free_until: Timestamp
     free_messages_left: int
     consultation_id: str | None = None
-    consult_ends_at: str | None = None
+    consult_ends_at: Timestamp | None = None
     consult_messages_left: int
 
 
@@ -89,7 +120,7 @@ class PackageOut(Response):
 
 class AwayIn(Request):
     away: bool
-    message: str | None = Field(default=None, max_length=200)
+    message: Text | None = Field(default=None, max_length=200)
 
 
 class ConsultationOut(Response):
@@ -98,15 +129,15 @@ class ConsultationOut(Response):
     status: str
     price_fen: int
     order_id: str | None = None
-    opened_at: str | None = None
-    deadline_at: str | None = None
-    ends_at: str | None = None
-    answered_at: str | None = None
+    opened_at: Timestamp | None = None
+    deadline_at: Timestamp | None = None
+    ends_at: Timestamp | None = None
+    answered_at: Timestamp | None = None
 
 
 class GroupMessage(Request):
-    group: str = Field(min_length=1, max_length=20)
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    group: Name = Field(min_length=1, max_length=20)
+    text: Text = Field(min_length=1, max_length=MAX_TEXT)
 
 
 class GroupSent(Response):
@@ -114,7 +145,7 @@ class GroupSent(Response):
 
 
 class AttachmentIn(Request):
-    conversation_id: str = Field(min_length=1, max_length=40)
+    conversation_id: Token = Field(min_length=1, max_length=40)
     content_type: Literal[CONTENT_TYPES]  # type: ignore[valid-type]
     size: int = Field(gt=0, le=10 * 1024 * 1024)
 
@@ -122,7 +153,7 @@ class AttachmentIn(Request):
 class AttachmentUpload(Response):
     attachment_id: str
     upload_url: str
-    fields: dict
+    fields: dict[str, str] = Field(description="form fields to POST to upload_url before the file (as `file`)")
     expires_in: int
 
 

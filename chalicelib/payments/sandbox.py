@@ -7,24 +7,85 @@ signed and encrypted exactly as WeChat does, so the service's real verification 
 CLI (local stack): ``python -m chalicelib.payments.sandbox pay <order_id> --sandbox http://127.0.0.1:PORT``.
 """
 
+import heapq
+import itertools
 import json
 import os
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from chalicelib.core import clock as core_clock
+
 from . import wechat
 
 SANDBOX_PARAM = "/suizhen/{stage}/sandbox-pay"
+# WeChat Pay's notification schedule: after a non-2xx answer (or none) it tries again after 15 s,
+# 15 s, 30 s, 3 min, 10 min, 20 min, 30 min, 30 min, 30 min, 60 min, 3 h, 3 h, 3 h, 6 h, 6 h (24 h 4 min).
+RETRY_AFTER_S = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
+
+
+class Notifier:
+    """Delivers notifications the way WeChat Pay does: until the merchant answers 2xx, on
+    :data:`RETRY_AFTER_S`, on the sandbox's clock (in the local stack, the test clock: an advance
+    makes every retry that fell due run at once), each attempt signed afresh over the same body.
+    ``tick()`` runs what is due; the local stack calls it several times a second."""
+
+    def __init__(self, sign: Callable[[bytes], dict[str, str]], post: Callable[[str, dict, bytes], int],
+                 clock: Callable[[], int]):
+        self.sign, self.post, self.now = sign, post, clock
+        self.attempts: list[tuple[str, int]] = []  # (url, status) of every attempt, in order
+        self._jobs: list[tuple[int, int, Callable[[], object]]] = []
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+
+    def later(self, due_epoch: int, fn: Callable[[], object]) -> None:
+        with self._lock:
+            heapq.heappush(self._jobs, (due_epoch, next(self._seq), fn))
+
+    def notify(self, url: str, body: bytes) -> int:
+        """First attempt now; returns its status (0: no answer). Retries are scheduled."""
+        return self._attempt(url, body, 0, self.now())
+
+    def _attempt(self, url: str, body: bytes, n: int, at: int) -> int:
+        """Attempt ``n`` (0: the first), due at ``at``: the next is due a step after this one was
+        due, so after a jump of the clock every attempt that fell due meanwhile runs, in order."""
+        try:
+            status = self.post(url, self.sign(body), body)
+        except Exception:  # no answer at all counts as a failure, as for WeChat
+            status = 0
+        self.attempts.append((url, status))
+        if not 200 <= status < 300 and n < len(RETRY_AFTER_S):
+            due = at + RETRY_AFTER_S[n]
+            self.later(due, lambda: self._attempt(url, body, n + 1, due))
+        return status
+
+    def tick(self) -> int:
+        """Run every job due by now; returns how many ran."""
+        ran = 0
+        while True:
+            with self._lock:
+                if not self._jobs or self._jobs[0][0] > self.now():
+                    return ran
+                _, _, fn = heapq.heappop(self._jobs)
+            fn()
+            ran += 1
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._jobs)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._jobs.clear()
 
 
 class Sandbox:
     def __init__(self, *, mchid: str, appid: str, serial: str, platform_private_key_pem: str, apiv3_key: str,
-                 merchant_public_key_pem: str, clock: Callable[[], int] = lambda: int(time.time())):
+                 merchant_public_key_pem: str, clock: Callable[[], int] = core_clock.epoch):
         self.mchid, self.appid, self.serial = mchid, appid, serial
         self.platform_key, self.apiv3_key, self.merchant_key = platform_private_key_pem, apiv3_key, merchant_public_key_pem
         self.now = clock
@@ -32,10 +93,18 @@ class Sandbox:
         self.refunds: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self.lock = threading.Lock()
+        self.notifier = Notifier(lambda body: self.signed_headers(body), _post, self.now)
+
+    def clear(self) -> None:
+        """Forget every order and refund (the local stack's reset)."""
+        with self.lock:
+            self.orders.clear()
+            self.refunds.clear()
+        self.notifier.clear()
 
     # --- keys ------------------------------------------------------------------------------
     @classmethod
-    def generate(cls, clock: Callable[[], int] = lambda: int(time.time())) -> tuple["Sandbox", wechat.WechatConfig]:
+    def generate(cls, clock: Callable[[], int] = core_clock.epoch) -> tuple["Sandbox", wechat.WechatConfig]:
         """A sandbox and the merchant configuration that talks to it."""
         merchant_private, merchant_public = wechat.new_rsa_pair()
         platform_private, platform_public = wechat.new_rsa_pair()
@@ -138,6 +207,17 @@ class Sandbox:
             resource = {**self._transaction(out_trade_no, o), "trade_type": "APP", "success_time": "2026-01-01T00:00:00+08:00"}
         return self.notification("TRANSACTION.SUCCESS", resource, "transaction")
 
+    def deliver_payment(self, out_trade_no: str) -> int:
+        """The payer pays and WeChat notifies the order's ``notify_url`` (retrying until 2xx);
+        returns the first attempt's status."""
+        _, body = self.pay(out_trade_no)
+        return self.notifier.notify(self.orders[out_trade_no]["notify_url"], body)
+
+    def deliver_refund(self, out_refund_no: str) -> int:
+        """The refund completes and WeChat notifies its ``notify_url`` (retrying until 2xx)."""
+        _, body = self.complete_refund(out_refund_no)
+        return self.notifier.notify(self.refunds[out_refund_no]["notify_url"], body)
+
     def complete_refund(self, out_refund_no: str) -> tuple[dict[str, str], bytes]:
         with self.lock:
             r = self.refunds[out_refund_no]
@@ -185,20 +265,20 @@ def run_server(host: str, port: int, api_base_url: str, stop_event: threading.Ev
     """Serve the v3 API plus ``POST /sandbox/pay {"order_id"}`` and ``POST /sandbox/refund
     {"out_refund_no"}``, which make the sandbox deliver the signed notification to the API.
 
-    Like WeChat Pay, a refund is accepted as PROCESSING and completes later: after
-    ``refund_after_s`` seconds the sandbox delivers REFUND.SUCCESS by itself (``None``: only when
-    asked through ``/sandbox/refund``)."""
-
-    def complete_refund(out_refund_no: str) -> int:
-        refund = sandbox.refunds[out_refund_no]
-        h, b = sandbox.complete_refund(out_refund_no)
-        return _post(refund["notify_url"], h, b)
+    Like WeChat Pay, a refund is accepted as PROCESSING and completes later: ``refund_after_s``
+    seconds later on the sandbox's clock it delivers REFUND.SUCCESS by itself (``None``: only when
+    asked through ``/sandbox/refund``). Every notification is retried until the API answers 2xx."""
 
     def complete_later(out: bytes) -> None:
         out_refund_no = json.loads(out)["out_refund_no"]
-        t = threading.Timer(refund_after_s, complete_refund, args=(out_refund_no,))
-        t.daemon = True
-        t.start()
+        sandbox.notifier.later(sandbox.now() + int(refund_after_s), lambda: sandbox.deliver_refund(out_refund_no))
+
+    def tick() -> None:
+        while not stop_event.wait(0.2):
+            try:
+                sandbox.notifier.tick()
+            except Exception:  # keep delivering; one broken job must not stop the others
+                pass
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self, status: int, headers: dict, body: bytes):
@@ -217,15 +297,16 @@ def run_server(host: str, port: int, api_base_url: str, stop_event: threading.Ev
                     order = sandbox.orders.get(data.get("order_id", ""))
                     if order is None:
                         return self._send(404, {}, b'{"error":"start payment in the app first (POST /v1/orders/{id}/pay)"}')
-                    h, b = sandbox.pay(data["order_id"])
-                    status = _post(order["notify_url"], h, b)
+                    status = sandbox.deliver_payment(data["order_id"])
                 else:
                     refund = sandbox.refunds.get(data.get("out_refund_no", ""))
                     if refund is None:
                         return self._send(404, {}, b'{"error":"no such refund"}')
-                    status = complete_refund(data["out_refund_no"])
-                return self._send(200, {"Content-Type": "application/json"},
-                                  json.dumps({"delivered": status == 204, "api_status": status}).encode())
+                    status = sandbox.deliver_refund(data["out_refund_no"])
+                out = {"delivered": status == 204, "api_status": status}
+                if not 200 <= status < 300:
+                    out["retry_in_s"] = RETRY_AFTER_S[0]  # like WeChat: until a 2xx
+                return self._send(200, {"Content-Type": "application/json"}, json.dumps(out).encode())
             url = f"http://{self.headers.get('Host')}{self.path}"
             status, headers, out = sandbox.handle(method, url, dict(self.headers), body)
             self._send(status, headers, out)
@@ -249,6 +330,7 @@ def run_server(host: str, port: int, api_base_url: str, stop_event: threading.Ev
         sandbox = ensure_dev_secrets(client("ssm"), get_settings().stage, f"http://{host}:{port}")
     server = ThreadingHTTPServer((host, port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=tick, daemon=True, name="sandbox-notifier").start()
     stop_event.wait()
     server.shutdown()
 
