@@ -4,9 +4,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from chalicelib.core.schemas import ListQuery, Ok, Request, Response  # noqa: F401  (named by routes)
+from chalicelib.core.schemas import ListQuery, Name, Ok, Request, Response, Text, Timestamp, Token  # noqa: F401  (named by routes)
 
-Text = Field(min_length=1, max_length=2000)
 RECORD_TYPES = ("image/jpeg", "image/png", "application/pdf", "application/dicom")
 
 
@@ -14,10 +13,10 @@ RECORD_TYPES = ("image/jpeg", "image/png", "application/pdf", "application/dicom
 
 class ExpertIn(Request):
     price_fen: int = Field(ge=100, le=10_000_000, description="the expert's price in fen, shown to patients up front")
-    specialties: list[str] = Field(min_length=1, max_length=10)
+    specialties: list[Name] = Field(min_length=1, max_length=10)
     available: bool = True
     max_open: int = Field(default=5, ge=1, le=50, description="how many cases the expert holds at once")
-    bio: str | None = Field(default=None, max_length=1000)
+    bio: Text | None = Field(default=None, max_length=1000)
 
 
 class ExpertOut(Response):
@@ -35,29 +34,29 @@ class ExpertOut(Response):
 
 
 class ExpertsQuery(ListQuery):
-    specialty: str | None = Field(default=None, max_length=40)
+    specialty: Name | None = Field(default=None, max_length=40)
 
 
 # --- cases -----------------------------------------------------------------------------------
 
 class History(Request):
-    present_illness: str | None = Field(default=None, max_length=4000)
-    past_history: str | None = Field(default=None, max_length=2000)
-    medications: str | None = Field(default=None, max_length=2000)
-    allergies: str | None = Field(default=None, max_length=1000)
-    treatments_so_far: str | None = Field(default=None, max_length=4000)
+    present_illness: Text | None = Field(default=None, max_length=4000)
+    past_history: Text | None = Field(default=None, max_length=2000)
+    medications: Text | None = Field(default=None, max_length=2000)
+    allergies: Text | None = Field(default=None, max_length=1000)
+    treatments_so_far: Text | None = Field(default=None, max_length=4000)
 
 
 class CaseIn(Request):
-    profile_id: str = Field(min_length=1, max_length=40)
+    profile_id: Token = Field(min_length=1, max_length=40)
     reason: Literal["treatment_choice", "diagnosis_doubt", "other"]
-    questions: list[str] = Field(min_length=1, max_length=5)
-    diagnosis: str = Field(min_length=1, max_length=500, description="the current diagnosis (required)")
-    treating_hospital: str = Field(min_length=1, max_length=100)
-    treating_doctor: str | None = Field(default=None, max_length=40)
-    specialty: str = Field(min_length=1, max_length=40)
+    questions: list[Text] = Field(min_length=1, max_length=5)
+    diagnosis: Text = Field(min_length=1, max_length=500, description="the current diagnosis (required)")
+    treating_hospital: Name = Field(min_length=1, max_length=100)
+    treating_doctor: Name | None = Field(default=None, max_length=40)
+    specialty: Name = Field(min_length=1, max_length=40)
     history: History = Field(default_factory=History)
-    expert_id: str | None = Field(default=None, max_length=40,
+    expert_id: Token | None = Field(default=None, max_length=40,
                                   description="an expert the patient picked; omit to let the platform match")
 
 
@@ -65,7 +64,7 @@ class OrderRef(Response):
     order_id: str
     amount_fen: int
     status: str
-    expires_at: str
+    expires_at: Timestamp
 
 
 class CaseOut(Response):
@@ -86,15 +85,15 @@ class CaseOut(Response):
     expert: ExpertOut | None = None
     records_note: str | None = None
     summary: str | None = None
-    completed_at: str | None = None
-    deadline_at: str | None = None
-    respond_by: str | None = None
-    accepted_at: str | None = None
-    published_at: str | None = None
+    completed_at: Timestamp | None = None
+    deadline_at: Timestamp | None = None
+    respond_by: Timestamp | None = None
+    accepted_at: Timestamp | None = None
+    published_at: Timestamp | None = None
     followups_left: int = 0
     refund_reason: str | None = None
     outcome_requested: bool = False
-    created_at: str
+    created_at: Timestamp
 
 
 class CaseCreated(Response):
@@ -104,7 +103,7 @@ class CaseCreated(Response):
 
 class RecordIn(Request):
     kind: Literal["report", "imaging", "pathology", "discharge_summary", "other"]
-    title: str | None = Field(default=None, max_length=100)
+    title: Name | None = Field(default=None, max_length=100)
     content_type: Literal[RECORD_TYPES]  # type: ignore[valid-type]
     size: int = Field(gt=0, le=50 * 1024 * 1024)
 
@@ -122,7 +121,7 @@ class RecordOut(Response):
     title: str | None = None
     content_type: str
     size: int
-    created_at: str
+    created_at: Timestamp
 
 
 class RecordLink(Response):
@@ -139,30 +138,30 @@ class QueueQuery(ListQuery):
 
 
 class RequestRecords(Request):
-    note: str = Field(min_length=1, max_length=1000, description="what is missing (shown to the patient)")
+    note: Text = Field(min_length=1, max_length=1000, description="what is missing (shown to the patient)")
 
 
 class Resubmit(Request):
-    note: str | None = Field(default=None, max_length=1000)
+    note: Text | None = Field(default=None, max_length=1000)
 
 
 class Complete(Request):
-    summary: str = Field(min_length=1, max_length=2000, description="the open questions, for the expert")
+    summary: Text = Field(min_length=1, max_length=2000, description="the open questions, for the expert")
 
 
 class Assign(Request):
-    expert_id: str | None = Field(default=None, max_length=40, description="omit: match by specialty and load")
+    expert_id: Token | None = Field(default=None, max_length=40, description="omit: match by specialty and load")
 
 
 class Decline(Request):
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Text | None = Field(default=None, max_length=500)
 
 
 # --- thread ----------------------------------------------------------------------------------
 
 class MessageIn(Request):
-    text: str = Text
-    reply_to: str | None = Field(default=None, max_length=40)
+    text: Text = Field(min_length=1, max_length=2000)
+    reply_to: Token | None = Field(default=None, max_length=40)
 
 
 class MessageOut(Response):
@@ -171,30 +170,30 @@ class MessageOut(Response):
     sender_role: str
     text: str
     reply_to: str | None = None
-    created_at: str
+    created_at: Timestamp
 
 
 # --- report ----------------------------------------------------------------------------------
 
 class Answer(Request):
     question: int = Field(ge=0, le=4, description="index into the case's questions")
-    answer: str = Text
+    answer: Text = Field(min_length=1, max_length=2000)
 
 
 class TreatmentOption(Request):
-    option: str = Field(min_length=1, max_length=500)
-    pros: str = Field(min_length=1, max_length=2000)
-    cons: str = Field(min_length=1, max_length=2000)
+    option: Text = Field(min_length=1, max_length=500)
+    pros: Text = Field(min_length=1, max_length=2000)
+    cons: Text = Field(min_length=1, max_length=2000)
 
 
 class ReportIn(Request):
     diagnosis_review: Literal["confirmed", "refined", "different"]
-    diagnosis_comment: str = Text
+    diagnosis_comment: Text = Field(min_length=1, max_length=2000)
     answers: list[Answer] = Field(min_length=1, max_length=5)
     treatment_options: list[TreatmentOption] = Field(min_length=1, max_length=6)
-    recommended_tests: list[str] = Field(default_factory=list, max_length=10)
+    recommended_tests: list[Text] = Field(default_factory=list, max_length=10)
     urgency: Literal["routine", "soon", "urgent"]
-    note_to_treating_doctor: str = Text
+    note_to_treating_doctor: Text = Field(min_length=1, max_length=2000)
 
 
 class ReportOut(Response):
@@ -204,23 +203,23 @@ class ReportOut(Response):
     questions: list[str]
     report: dict
     addenda: list[MessageOut]
-    published_at: str
+    published_at: Timestamp
 
 
 class ShareLink(Response):
     url: str
-    expires_at: str
+    expires_at: Timestamp
 
 
 class RefundIn(Request):
     ground: Literal["expert_unavailable", "service_failure", "duplicate", "disagreement", "other"]
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class OutcomeIn(Request):
     followed_advice: Literal["yes", "partly", "no"]
     treatment_changed: bool
-    comment: str | None = Field(default=None, max_length=1000)
+    comment: Text | None = Field(default=None, max_length=1000)
 
 
 class Stats(Response):
