@@ -21,7 +21,7 @@ from chalicelib.core.pagination import Page, parse_limit, query_page
 from .common import audit_read, case_out, count, expert_out, get_case, get_expert, payload, visible_case
 from .matching import DEADLINE_TIMER
 from .models import Case, CaseMessage, Expert
-from .schemas import MessageOut, ReportIn, ReportOut, ShareLink
+from .schemas import CaseMessageOut, ReportIn, ReportOut, ShareLink
 
 OUTCOME_TIMER = "opinion-outcome"
 REVIEWS = {"confirmed": "维持原诊断", "refined": "补充/细化诊断", "different": "不同诊断"}
@@ -30,8 +30,8 @@ URGENCY = {"routine": "常规", "soon": "尽快", "urgent": "紧急"}
 
 # --- thread ----------------------------------------------------------------------------------
 
-def message_out(m: CaseMessage) -> MessageOut:
-    return MessageOut(message_id=m.message_id, kind=m.kind, sender_role=m.sender_role, text=m.text,
+def message_out(m: CaseMessage) -> CaseMessageOut:
+    return CaseMessageOut(message_id=m.message_id, kind=m.kind, sender_role=m.sender_role, text=m.text,
                       reply_to=m.reply_to, created_at=clock.iso(m.created_at))
 
 
@@ -43,7 +43,7 @@ def list_messages(caller, case_id: str, limit: int | None, cursor: str | None, r
     return Page([message_out(m) for m in page.items], page.next_cursor)
 
 
-def post_message(caller, case_id: str, text: str, reply_to: str | None) -> MessageOut:
+def post_message(caller, case_id: str, text: str, reply_to: str | None) -> CaseMessageOut:
     """While the expert works on the case: the expert asks, the patient answers."""
     c, s = visible_case(caller, case_id, allow=("patient", "holder"))
     if c.status != "accepted":
@@ -89,7 +89,7 @@ def publish(caller, case_id: str, body: ReportIn):
     return get_report(caller, case_id, "")
 
 
-def _addenda(case_id: str) -> list[MessageOut]:
+def _addenda(case_id: str) -> list[CaseMessageOut]:
     return [message_out(m) for m in CaseMessage.query(case_id, filter_condition=CaseMessage.kind.is_in(
         "followup", "addendum"))]
 
@@ -206,7 +206,7 @@ def shared_html(token: str, request_id: str) -> str:
 
 # --- follow-ups and addenda ------------------------------------------------------------------
 
-def ask_followup(caller, case_id: str, text: str) -> MessageOut:
+def ask_followup(caller, case_id: str, text: str) -> CaseMessageOut:
     s = get_settings()
     c, _ = visible_case(caller, case_id, allow=("patient",))
     if c.status != "reported":
@@ -229,7 +229,7 @@ def ask_followup(caller, case_id: str, text: str) -> MessageOut:
     return message_out(m)
 
 
-def answer_followup(caller, case_id: str, reply_to: str | None, text: str) -> MessageOut:
+def answer_followup(caller, case_id: str, reply_to: str | None, text: str) -> CaseMessageOut:
     c, _ = visible_case(caller, case_id, allow=("author",))
     if not reply_to:
         raise Unprocessable("reply_to names the follow-up question answered", code="validation_error")

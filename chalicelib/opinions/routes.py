@@ -77,13 +77,13 @@ def withdraw(ctx: Ctx, case_id: str):
     return intake.withdraw(ctx.caller, case_id)
 
 
-@api.route(CASE + "/messages", "GET", roles=ANY, query="ListQuery", response=ListOf("MessageOut"), errors=(404,),
+@api.route(CASE + "/messages", "GET", roles=ANY, query="ListQuery", response=ListOf("CaseMessageOut"), errors=(404,),
            summary="The case thread: expert questions, patient answers, follow-ups and addenda")
 def list_messages(ctx: Ctx, case_id: str):
     return report.list_messages(ctx.caller, case_id, ctx.query.limit, ctx.query.cursor, ctx.request_id)
 
 
-@api.route(CASE + "/messages", "POST", roles=("patient", "doctor"), request="MessageIn", response="MessageOut",
+@api.route(CASE + "/messages", "POST", roles=("patient", "doctor"), request="MessageIn", response="CaseMessageOut",
            status=201, errors=(404, 409), summary="The expert asks or the patient answers while the case is reviewed")
 def post_message(ctx: Ctx, case_id: str):
     return report.post_message(ctx.caller, case_id, ctx.body.text, ctx.body.reply_to)
@@ -113,7 +113,7 @@ def shared(ctx: Ctx, token: str):
     return _html(report.shared_html(token, ctx.request_id))
 
 
-@api.route(CASE + "/followups", "POST", roles=PATIENT, request="MessageIn", response="MessageOut", status=201,
+@api.route(CASE + "/followups", "POST", roles=PATIENT, request="MessageIn", response="CaseMessageOut", status=201,
            errors=(404, 409, 422), summary="A follow-up question on the report (up to 3 within 14 days)")
 def followup(ctx: Ctx, case_id: str):
     return report.ask_followup(ctx.caller, case_id, ctx.body.text)
@@ -171,7 +171,7 @@ def publish(ctx: Ctx, case_id: str):
 
 
 @api.route("/v1/doctor/opinions/cases/{case_id}/addenda", "POST", roles=DOCTOR, request="MessageIn",
-           response="MessageOut", status=201, errors=(404, 422),
+           response="CaseMessageOut", status=201, errors=(404, 422),
            summary="Answer a follow-up question as an addendum to your report (reply_to: the question)")
 def addendum(ctx: Ctx, case_id: str):
     return report.answer_followup(ctx.caller, case_id, ctx.body.reply_to, ctx.body.text)

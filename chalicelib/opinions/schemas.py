@@ -47,6 +47,14 @@ class History(Request):
     treatments_so_far: Text | None = Field(default=None, max_length=4000)
 
 
+class HistoryOut(Response):
+    present_illness: str | None = None
+    past_history: str | None = None
+    medications: str | None = None
+    allergies: str | None = None
+    treatments_so_far: str | None = None
+
+
 class CaseIn(Request):
     profile_id: Token = Field(min_length=1, max_length=40)
     reason: Literal["treatment_choice", "diagnosis_doubt", "other"]
@@ -78,7 +86,7 @@ class CaseOut(Response):
     treating_hospital: str
     treating_doctor: str | None = None
     specialty: str
-    history: dict
+    history: HistoryOut
     price_fen: int
     order_id: str | None = None
     requested_expert_id: str | None = None
@@ -164,7 +172,7 @@ class MessageIn(Request):
     reply_to: Token | None = Field(default=None, max_length=40)
 
 
-class MessageOut(Response):
+class CaseMessageOut(Response):
     message_id: str
     kind: str
     sender_role: str
@@ -202,7 +210,7 @@ class ReportOut(Response):
     diagnosis: str
     questions: list[str]
     report: dict
-    addenda: list[MessageOut]
+    addenda: list[CaseMessageOut]
     published_at: Timestamp
 
 
