@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=sandbox.run_server, args=("127.0.0.1", sport, f"http://127.0.0.1:{args.port}", stop, sb),
                      daemon=True, name="sandbox-pay").start()
 
+    __import__("devstack.fakeproviders", fromlist=["start_dev"]).start_dev(client("ssm"), STAGE, env)
     chalice_bin = os.path.join(os.path.dirname(sys.executable), "chalice")
     api = subprocess.Popen([chalice_bin, "local", "--stage", STAGE, "--host", "127.0.0.1", "--port", str(args.port),
                             "--no-autoreload"], cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
