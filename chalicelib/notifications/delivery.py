@@ -128,7 +128,7 @@ def notify(event_id: str, event_type: str, rule: rules.Rule, account_id: str, pa
         if held_until is not None:
             _hold(key, account_id, channel, event_type, payload, held_until)
             continue
-        queue_and_send(key, account_id, channel, event_type, payload)
+        queue_and_send(key, account_id, channel, event_type, payload, state)
 
 
 def write_inbox(event_id: str, event_type: str, rule: rules.Rule, account_id: str, title: str, body: str,
@@ -184,7 +184,7 @@ def _hold(key, account_id, channel, event_type, payload, until: datetime) -> Non
         pass
 
 
-def queue_and_send(key, account_id, channel, event_type, payload) -> None:
+def queue_and_send(key, account_id, channel, event_type, payload, state: NotifyAccount | None = None) -> None:
     """Claim the first try and schedule the second in one transaction, then send."""
     now = clock.now()
     nxt = _timer_key(key, 2)
@@ -196,7 +196,7 @@ def queue_and_send(key, account_id, channel, event_type, payload) -> None:
             timers.schedule(SEND_TIMER, now + BACKOFF[0], {"key": key, "attempt": 2}, key=nxt, tx=tx)
     except TransactWriteError:
         return  # a delivery of this event to this channel exists already
-    attempt(d)
+    attempt(d, state)
 
 
 @consumer(f"timer.{SEND_TIMER}")
@@ -226,14 +226,14 @@ def _on_send_timer(event_id: str, payload: dict) -> None:
     attempt(d)
 
 
-def attempt(d: Delivery) -> None:
+def attempt(d: Delivery, state: NotifyAccount | None = None) -> None:
     """One try: stale check, send, record the outcome (the next try is already scheduled)."""
     event_type = d.event_type
     rule = rules.RULES.get(rules.rule_key(event_type, d.payload))
     try:
         if rule is not None and rule.stale and is_stale(rule.stale, d.payload):
             return _finish(d, "not_sent", "stale")
-        provider = SENDERS[d.channel](d, rule)
+        provider = SENDERS[d.channel](d, rule, state)
     except providers.Transient as exc:
         last = int(d.attempts) >= get_settings().notify_max_attempts
         logger.warning("provider error", extra={"delivery": d.key, "code": exc.code, "attempt": int(d.attempts)})
@@ -298,9 +298,9 @@ def _texts(d: Delivery, rule: rules.Rule | None) -> tuple[str, str, str]:
     return rules.render(template, rules.facts(d.event_type, d.payload, d.payload.get("_facts")))
 
 
-def _send_push(d: Delivery, rule: rules.Rule | None) -> str:
+def _send_push(d: Delivery, rule: rules.Rule | None, state: NotifyAccount | None = None) -> str:
     title, body, lock = _texts(d, rule)
-    state = state_of(d.account_id)
+    state = state or state_of(d.account_id)
     text = body if state.previews else lock
     if not state.previews:
         title = "随诊"
@@ -342,7 +342,7 @@ def _day(now: datetime) -> str:
     return now.astimezone(clock.SHANGHAI).strftime("%Y%m%d")
 
 
-def _send_sms(d: Delivery, rule: rules.Rule | None) -> str:
+def _send_sms(d: Delivery, rule: rules.Rule | None, state: NotifyAccount | None = None) -> str:
     t = rules.TEMPLATES[rule.template] if rule else None
     if t is None or t.sms is None:
         raise NotSent("no_template")
@@ -373,7 +373,7 @@ def _spend_sms_quota(account_id: str, key: str) -> None:
         raise providers.Quota("daily_per_template") from None
 
 
-def _send_wechat(d: Delivery, rule: rules.Rule | None) -> str:
+def _send_wechat(d: Delivery, rule: rules.Rule | None, state: NotifyAccount | None = None) -> str:
     if rule is None or not rules.TEMPLATES[rule.template].wechat:
         raise NotSent("no_template")
     template_id = providers.config().get("wechat", {}).get("templates", {}).get(rule.template)
@@ -466,4 +466,4 @@ def _send_synthetic(key: str, account_id: str, event_type: str, template: str, c
     held_until = quiet_until(state, clock.now())
     if held_until is not None:
         return _hold(key, account_id, "push", event_type, payload, held_until)
-    queue_and_send(key, account_id, "push", event_type, payload)
+    queue_and_send(key, account_id, "push", event_type, payload, state)
