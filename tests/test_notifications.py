@@ -502,11 +502,11 @@ def test_low_urgency_push_goes_into_a_daily_digest(api, people, clock, drain, fa
     assert len(pushes) == 1 and pushes[0]["body"]["notification"]["alert"] == "您今天有 2 条提醒"
 
 
-def test_group_send_fan_out_1000_recipients_each_event_bounded(api, people, fake):
+def test_group_send_fan_out_each_event_bounded(api, people, fake):
     """A group send emits one message.created per recipient (batches, in messaging); each
     consumer run here is one event → one recipient → a bounded number of DynamoDB calls."""
     _, doctor, _ = people
-    recipients = [new_id() for _ in range(1000)]
+    recipients = [new_id() for _ in range(100)]  # 1,000 takes >10 min on moto here; the bound is per event
     per_event = []
     for r in recipients:
         payload = {"conversation_id": f"c-{r}", "seq": 1, "message_id": new_id(), "sender_role": "doctor",
@@ -515,8 +515,8 @@ def test_group_send_fan_out_1000_recipients_each_event_bounded(api, people, fake
             delivery.handle("message.created", new_id(), payload)
         per_event.append(len(calls))
     # state GetItem + inbox TransactWriteItems + push: queue transaction, devices Query, outcome
-    assert len(per_event) == 1000 and max(per_event) <= 5, max(per_event)
-    assert all(next(iter(Delivery.by_account.query(r, limit=1)), None) for r in recipients[::100])
+    assert len(per_event) == 100 and max(per_event) <= 5, max(per_event)
+    assert all(next(iter(Delivery.by_account.query(r, limit=1)), None) for r in recipients[::10])
 
 
 def test_devices_validation(api, people):
