@@ -18,7 +18,8 @@ from pynamodb.models import Model
 from chalicelib.core.db import registered_models
 from chalicelib.core.lazy import load
 
-DOMAINS: tuple[str, ...] = ("accounts", "doctors", "bindings", "payments", "messaging", "booking", "opinions")
+DOMAINS: tuple[str, ...] = ("accounts", "doctors", "bindings", "payments", "messaging", "booking", "opinions",
+                            "notifications")
 SHARED = ("outbox", "timers", "audit", "ratelimit", "idempotency")
 
 

@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=sandbox.run_server, args=("127.0.0.1", sport, f"http://127.0.0.1:{args.port}", stop, sb),
                      daemon=True, name="sandbox-pay").start()
 
+    __import__("devstack.fakeproviders", fromlist=["start_dev"]).start_dev(client("ssm"), STAGE, env)
     # The test clock; its advances fire and deliver what falls due once the event path runs (below).
     control = devclock.ClockControl(shared_clock)
     env[devclock.CONTROL_URL_ENV] = os.environ[devclock.CONTROL_URL_ENV] = devclock.serve_control(control, stop)

@@ -15,7 +15,6 @@ from typing import NoReturn
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 
 from chalicelib.core import clock, ratelimit
-from chalicelib.core.aws import client
 from chalicelib.core.config import get_settings
 from chalicelib.core.crypto import blind_index, mask, seal
 from chalicelib.core.errors import NotFound, TooManyRequests, Unauthorized
@@ -52,9 +51,10 @@ def send_sms_code(phone: str, source_ip: str) -> dict:
         # Dev stack only: the console is the SMS gateway. Never enabled in prod config.
         print(f"[dev-sms] to {mask(phone)}: code {code}", file=sys.stderr, flush=True)
     else:
-        client("sns").publish(PhoneNumber=f"+86{phone}", Message=text,
-                              MessageAttributes={"AWS.SNS.SMS.SMSType": {"DataType": "String",
-                                                                         "StringValue": "Transactional"}})
+        # The one SMS interface (Aliyun / Tencent templates in production; see notifications).
+        from chalicelib.notifications.providers import send_sms
+
+        send_sms(phone, "login_code", {"code": code}, text=text)
     logger.info("sms code sent")
     return {"sent": True, "expires_in": s.sms_code_ttl_s, "resend_after": 60}
 

@@ -55,3 +55,12 @@ class Settings(BaseModel):
     opinion_followups_max: int = Field(default=3, ge=0, le=10)
     opinion_outcome_days: int = Field(default=30, ge=1)
     opinion_share_ttl_s: int = Field(default=72 * 3600, ge=600, le=7 * 24 * 3600)  # report link for the treating doctor
+    # notifications: provider credentials and template ids live in one SSM SecureString (JSON)
+    notify_providers_param: str = "/suizhen/dev/notify-providers"
+    sms_provider: str = Field(default="sns", pattern="^(aliyun|tencent|sns|none)$")  # prod: aliyun or tencent
+    provider_base_url: str | None = None  # dev/test: every provider adapter talks to the local fake
+    provider_timeout_s: float = Field(default=5, gt=0, le=10)
+    notify_quiet_start: str = "22:00"  # Asia/Shanghai, the default for every account
+    notify_quiet_end: str = "08:00"
+    notify_max_attempts: int = Field(default=5, ge=1, le=10)
+    sms_daily_per_template: int = Field(default=50, ge=1)  # Aliyun: 50 notification SMS per number per template per day

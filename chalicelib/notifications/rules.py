@@ -1,0 +1,215 @@
+"""Which events notify whom: the one table. Adding an event is one entry in ``RULES`` (and, if it
+needs new words, one in ``TEMPLATES``).
+
+Each rule names the payload fields that hold the recipients' account ids (or a function of the
+payload), the channels, the preference category, the urgency and the template:
+
+- ``critical`` rules bypass preferences and quiet hours (payment result, consultation refunded,
+  booking cancelled by the doctor, urgent follow-up alert) — only these;
+- ``low`` rules write the inbox at once and collect push into one daily digest;
+- ``digest`` rules push a doctor at most once per conversation per 10 minutes ("3 条新消息");
+- ``stale`` names a re-check run just before a push/SMS/WeChat send (a reminder for a booking
+  that was cancelled meanwhile is ``not_sent: stale``).
+
+Texts: ``body`` is the in-app text (the inbox is behind login); ``lock`` is what push and SMS
+say on a lock screen — what happened, never what was said or a diagnosis — unless the user
+turned previews on, when push carries ``body``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chalicelib.core.clock import SHANGHAI
+
+CHANNELS = ("inbox", "push", "sms", "wechat")
+OPTIONAL_CHANNELS = ("push", "sms", "wechat")  # the inbox is the record; it is always written
+CATEGORIES = ("binding", "message", "consultation", "booking", "payment", "account", "followup")
+URGENCIES = ("critical", "high", "normal", "low")
+
+Recipients = tuple[str, ...] | Callable[[dict], list[str]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    to: Recipients
+    channels: tuple[str, ...]
+    category: str
+    urgency: str
+    template: str
+    link: tuple[str, str] | None = None  # (object type, payload field holding its id)
+    digest: bool = False
+    stale: str | None = None
+
+    @property
+    def critical(self) -> bool:
+        return self.urgency == "critical"
+
+    def recipients(self, payload: dict) -> list[str]:
+        ids = self.to(payload) if callable(self.to) else [payload.get(f) for f in self.to]
+        return list(dict.fromkeys(i for i in ids if i))
+
+
+def _other_side(p: dict) -> list[str]:
+    if p.get("sender_role") == "doctor":
+        return [p.get("patient_account_id")]
+    if p.get("sender_role") == "patient":
+        return [p.get("doctor_id")]
+    return [p.get("patient_account_id")]  # system cards go to the patient
+
+
+PATIENT = ("patient_account_id",)
+BOOKER = ("account_id",)
+PAYER = ("payer_account_id",)
+DOCTOR = ("doctor_id",)
+
+RULES: dict[str, Rule] = {
+    # bindings (患者报到)
+    "binding.requested": Rule(DOCTOR, ("inbox", "push"), "binding", "normal", "binding_requested",
+                              ("binding", "binding_id")),
+    "binding.activated": Rule(PATIENT, ("inbox", "push", "wechat"), "binding", "normal", "binding_activated",
+                              ("conversation", "binding_id")),
+    "binding.rejected": Rule(PATIENT, ("inbox", "push"), "binding", "normal", "binding_rejected",
+                             ("binding", "binding_id")),
+    # messaging (随诊)
+    "message.created": Rule(_other_side, ("inbox", "push"), "message", "normal", "message_created",
+                            ("conversation", "conversation_id"), digest=True),
+    "consultation.opened": Rule(DOCTOR, ("inbox", "push"), "consultation", "high", "consultation_opened",
+                                ("conversation", "conversation_id")),
+    "consultation.refunded": Rule(PATIENT, ("inbox", "push", "sms"), "consultation", "critical",
+                                  "consultation_refunded", ("conversation", "conversation_id")),
+    # booking (加号)
+    "booking.held": Rule(BOOKER, ("inbox", "push", "wechat"), "booking", "high", "booking_held",
+                         ("booking", "booking_id")),
+    "booking.offered": Rule(BOOKER, ("inbox", "push", "sms"), "booking", "high", "booking_offered",
+                            ("booking", "booking_id")),
+    "booking.confirmed": Rule(BOOKER, ("inbox", "push", "wechat"), "booking", "normal", "booking_confirmed",
+                              ("booking", "booking_id")),
+    "booking.cancelled": Rule(BOOKER, ("inbox",), "booking", "normal", "booking_cancelled",
+                              ("booking", "booking_id")),
+    "booking.cancelled#doctor": Rule(BOOKER, ("inbox", "push", "sms"), "booking", "critical",
+                                     "booking_cancelled_by_doctor", ("booking", "booking_id")),
+    "booking.reminder": Rule(BOOKER, ("inbox", "push", "wechat"), "booking", "normal", "booking_reminder",
+                             ("booking", "booking_id"), stale="booking_confirmed"),
+    "booking.request_created": Rule(DOCTOR, ("inbox", "push"), "booking", "low", "booking_request_created",
+                                    ("booking_request", "request_id")),
+    "booking.request_declined": Rule(BOOKER, ("inbox", "push"), "booking", "normal", "booking_request_declined",
+                                     ("booking_request", "request_id")),
+    "booking.request_expired": Rule(BOOKER, ("inbox", "push"), "booking", "low", "booking_request_expired",
+                                    ("booking_request", "request_id")),
+    # payments
+    "order.paid": Rule(PAYER, ("inbox", "push"), "payment", "critical", "order_paid", ("order", "order_id")),
+    "order.refunded": Rule(PAYER, ("inbox", "push", "sms"), "payment", "critical", "order_refunded",
+                           ("order", "order_id")),
+    # doctors
+    "doctor.verified": Rule(DOCTOR, ("inbox", "push", "sms"), "account", "normal", "doctor_verified"),
+    "doctor.rejected": Rule(DOCTOR, ("inbox", "push"), "account", "normal", "doctor_rejected"),
+}
+
+
+def rule_key(event_type: str, payload: dict) -> str:
+    """Some events notify differently by their content (one booking.cancelled is critical)."""
+    if event_type == "booking.cancelled" and payload.get("status") == "doctor_cancelled":
+        return "booking.cancelled#doctor"
+    return event_type
+
+
+def event_types() -> list[str]:
+    return sorted({k.split("#")[0] for k in RULES})
+
+
+# --- texts ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Template:
+    title: str
+    body: str
+    lock: str
+    sms: tuple[str, ...] | None = None  # SMS: the approved template's key and its parameter names
+    wechat: dict[str, tuple[str, str]] = field(default_factory=dict)  # WeChat: key → (kind, fact)
+
+
+_BOOKING_WX = {"thing1": ("thing", "doctor_label"), "time2": ("time", "starts_local"),
+               "phrase3": ("phrase", "status_word")}
+
+TEMPLATES: dict[str, Template] = {
+    "binding_requested": Template("新的报到申请", "有患者向您发起报到，请及时处理", "您有一条新的报到申请"),
+    "binding_activated": Template("报到已通过", "医生已通过您的报到，可以开始随诊咨询", "您的报到已通过",
+                                  wechat={"thing1": ("thing", "title"), "phrase2": ("phrase", "status_word")}),
+    "binding_rejected": Template("报到未通过", "医生未通过您的报到申请", "您的报到申请有新进展"),
+    "message_created": Template("新消息", "您有一条新消息", "您有一条新消息"),
+    "message_digest": Template("新消息", "{count} 条新消息", "{count} 条新消息"),
+    "daily_digest": Template("今日提醒", "您今天有 {count} 条提醒", "您今天有 {count} 条提醒"),
+    "consultation_opened": Template("新的图文咨询", "有患者购买了图文咨询，请在 {deadline_local} 前回复",
+                                    "您有一个新的咨询待回复"),
+    "consultation_refunded": Template("咨询已退款", "医生未能在时限内回复，咨询费 {amount_yuan} 元已全额退回",
+                                      "您的咨询费已退回", sms=("consultation_refunded", ())),
+    "booking_held": Template("请完成支付", "加号已为您保留，请在 {hold_local} 前完成支付", "您的加号待支付",
+                             wechat=_BOOKING_WX),
+    "booking_offered": Template("候补成功", "候补的加号已为您保留，请在 {hold_local} 前支付确认",
+                                "您候补的加号有空位了", sms=("booking_offered", ("time",)), wechat=_BOOKING_WX),
+    "booking_confirmed": Template("加号已确认", "您的加号已确认：{starts_local}", "您的加号已确认", wechat=_BOOKING_WX),
+    "booking_cancelled": Template("加号已取消", "您的加号已取消", "您的加号已取消"),
+    "booking_cancelled_by_doctor": Template("加号已取消", "医生取消了 {starts_local} 的加号，费用将全额退回",
+                                            "医生取消了您的加号", sms=("booking_cancelled", ("time",))),
+    "booking_reminder": Template("就诊提醒", "您的加号将于 {starts_local} 开始，请按时到院", "您有一个加号就诊提醒",
+                                 wechat=_BOOKING_WX),
+    "booking_request_created": Template("新的加号申请", "有患者申请加号", "您有一条新的加号申请"),
+    "booking_request_declined": Template("加号申请未通过", "医生暂时无法为您加号", "您的加号申请有新进展"),
+    "booking_request_expired": Template("加号申请已过期", "您的加号申请未获处理，已过期", "您的加号申请有新进展"),
+    "order_paid": Template("支付成功", "您已成功支付 {amount_yuan} 元", "支付成功"),
+    "order_refunded": Template("退款成功", "{amount_yuan} 元已退回原支付账户", "您有一笔退款已到账",
+                               sms=("refund", ("amount",))),
+    "doctor_verified": Template("认证通过", "您的医生资质已审核通过", "您的医生认证已通过",
+                                sms=("doctor_verified", ())),
+    "doctor_rejected": Template("认证未通过", "您的医生资质审核未通过，请修改后重新提交", "您的医生认证有新进展"),
+}
+
+# WeChat subscribe-message value limits (characters) by the template field's kind.
+WECHAT_LIMITS = {"thing": 20, "phrase": 5, "character_string": 32, "time": 30, "number": 32, "amount": 32}
+STATUS_WORDS = {"booking.held": "待支付", "booking.offered": "待支付", "booking.confirmed": "已确认",
+                "booking.reminder": "即将开始", "binding.activated": "已通过"}
+
+
+def facts(event_type: str, payload: dict, extra: dict | None = None) -> dict[str, Any]:
+    """The values templates may use, derived from the payload (ids, times, amounts only)."""
+    f: dict[str, Any] = {"count": 1, "status_word": STATUS_WORDS.get(event_type, "有更新"), "doctor_label": "您的加号"}
+    for name, key in (("starts_local", "starts_at"), ("hold_local", "hold_expires_at"),
+                      ("deadline_local", "deadline_at")):
+        f[name] = _local(payload.get(key))
+    amount = payload.get("refund_amount_fen", payload.get("amount_fen"))
+    f["amount_yuan"] = f"{int(amount) / 100:.2f}" if isinstance(amount, int) else "-"
+    f["time"], f["amount"] = f["starts_local"], f["amount_yuan"]
+    f.update(extra or {})
+    return f
+
+
+def _local(raw: Any) -> str:
+    if not raw:
+        return "-"
+    try:
+        return datetime.fromisoformat(str(raw)).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return "-"
+
+
+def render(template: str, f: dict) -> tuple[str, str, str]:
+    t = TEMPLATES[template]
+    return t.title, t.body.format(**f), t.lock.format(**f)
+
+
+def wechat_data(template: str, f: dict) -> dict[str, dict[str, str]]:
+    """The subscribe message's ``data``, each value cut to its kind's limit."""
+    data = {}
+    for key, (kind, fact) in TEMPLATES[template].wechat.items():
+        value = str(f.get(fact, "")) or "-"
+        if kind == "character_string":
+            value = "".join(c for c in value if c.isascii() and c.isprintable())
+        limit = WECHAT_LIMITS[kind]
+        if len(value) > limit:
+            value = value[: limit - 1] + "…" if kind == "thing" else value[:limit]
+        data[key] = {"value": value}
+    return data

@@ -1,0 +1,122 @@
+"""Request and response bodies of the notifications routes."""
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from chalicelib.core.schemas import ListQuery, Ok, Request, Response  # noqa: F401  (Ok is named by routes)
+
+_HM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_TOKEN = re.compile(r"^[A-Za-z0-9:_\-.]{8,512}$")
+
+
+class NotificationOut(Response):
+    notification_id: str
+    event_type: str
+    category: str
+    title: str
+    body: str
+    link: dict | None = Field(default=None, description="deep link: {type: conversation | binding | booking | "
+                                                        "booking_request | order, id}")
+    read: bool
+    created_at: str
+
+
+class UnreadOut(Response):
+    unread: int
+
+
+class DeviceIn(Request):
+    platform: Literal["ios", "android"]
+    provider: Literal["jpush", "apns", "fcm"]
+    token: str = Field(min_length=8, max_length=512)
+    app_version: str | None = Field(default=None, max_length=32)
+    locale: str | None = Field(default=None, max_length=16)
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, v: str) -> str:
+        if not _TOKEN.match(v):
+            raise ValueError("token has characters a push token does not")
+        return v
+
+
+class DeviceOut(Response):
+    device_id: str
+    platform: str
+    provider: str
+    app_version: str | None = None
+    locale: str | None = None
+    enabled: bool
+
+
+class QuietHours(Request):
+    enabled: bool = True
+    start: str = "22:00"
+    end: str = "08:00"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hm(cls, v: str) -> str:
+        if not _HM.match(v):
+            raise ValueError("times are HH:MM (Asia/Shanghai)")
+        return v
+
+
+class ChannelSwitches(Request):
+    push: bool | None = None
+    sms: bool | None = None
+    wechat: bool | None = None
+
+
+class PreferencesIn(Request):
+    categories: dict[Literal["binding", "message", "consultation", "booking", "payment", "account", "followup"],
+                     ChannelSwitches] = Field(default_factory=dict)
+    quiet_hours: QuietHours | None = None
+    previews: bool | None = Field(default=None, description="show what was said on the lock screen")
+
+
+class PreferencesOut(Response):
+    categories: dict[str, dict[str, bool]]
+    quiet_hours: dict
+    previews: bool
+    critical: list[str] = Field(description="event types that bypass preferences and quiet hours")
+
+
+class SubscriptionsIn(Request):
+    openid: str = Field(min_length=6, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    template_ids: list[str] = Field(min_length=1, max_length=10)
+
+    @field_validator("template_ids")
+    @classmethod
+    def _ids(cls, v: list[str]) -> list[str]:
+        if any(not re.match(r"^[A-Za-z0-9_\-]{1,64}$", t) for t in v):
+            raise ValueError("template ids are WeChat template ids")
+        return v
+
+
+class GrantOut(Response):
+    template_id: str
+    remaining: int
+
+
+class GrantsOut(Response):
+    items: list[GrantOut]
+
+
+class AdminQuery(ListQuery):
+    account: str = Field(min_length=1, max_length=64)
+
+
+class DeliveryOut(Response):
+    key: str
+    account_id: str
+    channel: str
+    event_type: str
+    status: str
+    reason: str | None = None
+    attempts: int
+    provider: str | None = None
+    created_at: str
+    updated_at: str

@@ -1,0 +1,215 @@
+"""Notifications rules facing the API: the inbox, devices, preferences, WeChat grants and the
+operators' view. Event handling and sending live in ``delivery`` (imported here so its
+consumers register when the domain loads)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from pynamodb.exceptions import TransactWriteError, UpdateError
+
+from chalicelib.core import clock, timers
+from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.ids import new_id
+from chalicelib.core.observability import logger
+from chalicelib.core.outbox import transaction
+from chalicelib.core.pagination import Page, parse_limit, query_page
+
+from . import delivery, rules
+from .models import Delivery, Device, InboxItem, NotifyAccount, SubscribeGrant
+from .schemas import (
+    DeliveryOut,
+    DeviceOut,
+    GrantOut,
+    GrantsOut,
+    NotificationOut,
+    Ok,
+    PreferencesOut,
+    UnreadOut,
+)
+
+# --- inbox -----------------------------------------------------------------------------------
+
+def _is_read(item: InboxItem, state: NotifyAccount) -> bool:
+    return bool(item.read) or bool(state.read_upto and item.item_id <= state.read_upto)
+
+
+def item_out(item: InboxItem, state: NotifyAccount) -> NotificationOut:
+    return NotificationOut(notification_id=item.item_id, event_type=item.event_type, category=item.category,
+                           title=item.title, body=item.body, link=item.link, read=_is_read(item, state),
+                           created_at=clock.iso(item.created_at))
+
+
+def list_items(caller, limit, cursor) -> Page:
+    """One GetItem (the read-all watermark) and one Query per page."""
+    state = delivery.state_of(caller.account_id)
+    page = query_page(InboxItem, InboxItem.query, caller.account_id, scan_index_forward=False,
+                      limit=parse_limit(limit), cursor=cursor)
+    page.items = [item_out(i, state) for i in page.items]
+    return page
+
+
+def unread(caller) -> UnreadOut:
+    return UnreadOut(unread=max(0, int(delivery.state_of(caller.account_id).unread or 0)))
+
+
+def mark_read(caller, item_id: str) -> UnreadOut:
+    """Marks one item read and lowers the counter once, in one transaction; the counter moves
+    only for an item that is unread and newer than the read-all watermark."""
+    acct = caller.account_id
+    try:
+        with transaction() as tx:
+            tx.update(InboxItem(acct, item_id), actions=[InboxItem.read.set(True)],
+                      condition=InboxItem.item_id.exists() & (InboxItem.read == False))  # noqa: E712
+            tx.update(NotifyAccount(acct), actions=[NotifyAccount.unread.add(-1)],
+                      condition=NotifyAccount.read_upto.does_not_exist() | (NotifyAccount.read_upto < item_id))
+    except TransactWriteError:
+        try:
+            InboxItem.get(acct, item_id)
+        except InboxItem.DoesNotExist:
+            raise NotFound("notification not found") from None
+    return unread(caller)
+
+
+def mark_all_read(caller) -> UnreadOut:
+    acct = caller.account_id
+    for _ in range(5):
+        state = delivery.state_of(acct)
+        if not state.last_item:
+            return UnreadOut(unread=0)
+        try:
+            NotifyAccount(acct).update(
+                actions=[NotifyAccount.unread.set(0), NotifyAccount.read_upto.set(state.last_item)],
+                condition=NotifyAccount.last_item == state.last_item)  # a new item meanwhile: read again
+            return UnreadOut(unread=0)
+        except UpdateError:
+            continue
+    raise Conflict("notifications keep arriving; try again", code="busy")
+
+
+# --- devices ---------------------------------------------------------------------------------
+
+def device_id_for(provider: str, token: str) -> str:
+    return hashlib.sha256(f"{provider}:{token}".encode()).hexdigest()[:32]
+
+
+def device_out(d: Device) -> DeviceOut:
+    return DeviceOut(device_id=d.device_id, platform=d.platform, provider=d.provider, app_version=d.app_version,
+                     locale=d.locale, enabled=bool(d.enabled))
+
+
+def register_device(caller, body) -> DeviceOut:
+    """One PutItem: the token's item now belongs to the caller (and to nobody else)."""
+    d = Device(device_id_for(body.provider, body.token), account_id=caller.account_id, platform=body.platform,
+               provider=body.provider, token=body.token, app_version=body.app_version, locale=body.locale,
+               enabled=True, updated_at=clock.now())
+    d.save()
+    logger.info("device registered", extra={"device_id": d.device_id, "provider": d.provider})
+    return device_out(d)
+
+
+def delete_device(caller, device_id: str) -> Ok:
+    from pynamodb.exceptions import DeleteError
+
+    try:
+        Device(device_id).delete(condition=Device.account_id == caller.account_id)
+    except DeleteError:
+        raise NotFound("device not found") from None
+    return Ok()
+
+
+# --- preferences -----------------------------------------------------------------------------
+
+def _categories() -> dict[str, tuple[str, ...]]:
+    """Each category with the optional channels some rule of it uses."""
+    out: dict[str, set[str]] = {c: set() for c in rules.CATEGORIES}
+    for r in rules.RULES.values():
+        out[r.category].update(c for c in r.channels if c in rules.OPTIONAL_CHANNELS)
+    return {c: tuple(ch for ch in rules.OPTIONAL_CHANNELS if ch in chans or not chans) for c, chans in out.items()}
+
+
+def preferences_out(state: NotifyAccount) -> PreferencesOut:
+    window = delivery.quiet_window(state)
+    from chalicelib.core.config import get_settings
+
+    s = get_settings()
+    quiet = {"enabled": window is not None, "start": state.quiet_start or s.notify_quiet_start,
+             "end": state.quiet_end or s.notify_quiet_end}
+    cats = {c: {ch: delivery.allows(state, c, ch) for ch in chans} for c, chans in _categories().items()}
+    critical = sorted({k.split("#")[0] for k, r in rules.RULES.items() if r.critical})
+    return PreferencesOut(categories=cats, quiet_hours=quiet, previews=bool(state.previews), critical=critical)
+
+
+def preferences(caller) -> PreferencesOut:
+    return preferences_out(delivery.state_of(caller.account_id))
+
+
+def set_preferences(caller, body) -> PreferencesOut:
+    state = delivery.state_of(caller.account_id)
+    prefs = dict(state.prefs or {})
+    for cat, switches in body.categories.items():
+        merged = dict(prefs.get(cat) or {})
+        merged.update({k: v for k, v in switches.model_dump().items() if v is not None})
+        prefs[cat] = merged
+    actions = [NotifyAccount.prefs.set(prefs)]
+    if body.quiet_hours is not None:
+        q = body.quiet_hours
+        actions += [NotifyAccount.quiet_enabled.set(q.enabled), NotifyAccount.quiet_start.set(q.start),
+                    NotifyAccount.quiet_end.set(q.end)]
+    if body.previews is not None:
+        actions.append(NotifyAccount.previews.set(body.previews))
+    NotifyAccount(caller.account_id).update(actions=actions)
+    return preferences(caller)
+
+
+# --- WeChat subscribe grants -----------------------------------------------------------------
+
+def add_grants(caller, body) -> GrantsOut:
+    """One TransactWriteItems: each accepted template adds one message to that user's count."""
+    now = clock.now()
+    ids = list(dict.fromkeys(body.template_ids))
+    with transaction() as tx:
+        for t in ids:
+            tx.update(SubscribeGrant(caller.account_id, t), actions=[
+                SubscribeGrant.remaining.add(1), SubscribeGrant.openid.set(body.openid),
+                SubscribeGrant.updated_at.set(now)])
+    items = [GrantOut(template_id=g.template_id, remaining=int(g.remaining))
+             for g in SubscribeGrant.query(caller.account_id, consistent_read=True)]
+    return GrantsOut(items=items)
+
+
+# --- operators -------------------------------------------------------------------------------
+
+def delivery_out(d: Delivery) -> DeliveryOut:
+    return DeliveryOut(key=d.key, account_id=d.account_id, channel=d.channel, event_type=d.event_type,
+                       status=d.status, reason=d.reason, attempts=int(d.attempts), provider=d.provider,
+                       created_at=clock.iso(d.created_at), updated_at=clock.iso(d.updated_at))
+
+
+def admin_deliveries(account_id: str, limit, cursor) -> Page:
+    page = query_page(Delivery, Delivery.by_account.query, account_id, scan_index_forward=False,
+                      limit=parse_limit(limit), cursor=cursor)
+    page.items = [delivery_out(d) for d in page.items]
+    return page
+
+
+def admin_retry(caller, key: str) -> DeliveryOut:
+    """A failed delivery starts over (a fresh round of tries, the first one now)."""
+    try:
+        d = Delivery.get(key, consistent_read=True)
+    except Delivery.DoesNotExist:
+        raise NotFound("delivery not found") from None
+    if d.status != "failed" or d.channel == "inbox":
+        raise Conflict(f"only a failed delivery can be retried (this one is {d.status})", code="invalid_state")
+    now = clock.now()
+    tkey = f"{key}#1#{new_id()}"
+    try:
+        with transaction() as tx:
+            tx.update(d, actions=[Delivery.status.set("queued"), Delivery.attempts.set(0),
+                                  Delivery.reason.set(f"retry by {caller.account_id}"), Delivery.updated_at.set(now)],
+                      condition=Delivery.status == "failed")
+            timers.schedule(delivery.SEND_TIMER, now, {"key": key, "attempt": 1}, key=tkey, tx=tx)
+    except TransactWriteError:
+        raise Conflict("the delivery changed meanwhile", code="invalid_state") from None
+    logger.info("delivery retried by operator", extra={"delivery": key})
+    return delivery_out(Delivery.get(key, consistent_read=True))
