@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from chalicelib.core.lazy import load
 
-DOMAINS: tuple[str, ...] = ("accounts", "doctors", "bindings", "payments", "messaging", "booking")
+DOMAINS: tuple[str, ...] = ("accounts", "doctors", "bindings", "payments", "messaging", "booking", "followup")
 SHARED = ("outbox", "timers", "audit", "ratelimit", "idempotency")
 
 

@@ -121,6 +121,9 @@ def build() -> dict:
     sms = {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": "*"}
     attachments = {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
                    "Resource": _sub("${AttachmentsBucket.Arn}/conversations/*")}
+    # follow-up research exports: written by the dispatcher's steps, presigned for download by the API
+    exports = {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
+               "Resource": _sub("${AttachmentsBucket.Arn}/exports/*")}
 
     account_root = {"AWS": _sub(f"{PARTITION_ARN}:iam::${{AWS::AccountId}}:root")}
     resources.update({
@@ -173,7 +176,7 @@ def build() -> dict:
                                       ("MISSING_AUTHENTICATION_TOKEN", "404", "not_found"))},
         # Least privilege per function (these replace the roles' policies Chalice generates).
         "ApiHandlerRole": {"Properties": {"Policies": _policy("ApiHandler", [data_tables, secrets, decrypt, sms,
-                                                                             attachments])}},
+                                                                             attachments, exports])}},
         "TokenAuthorizerRole": {"Properties": {"Policies": _policy("TokenAuthorizer", [
             {"Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": _param_arn("SigningKeysParam")},
             decrypt])}},
@@ -189,7 +192,7 @@ def build() -> dict:
                                            "dynamodb:DescribeStream", "dynamodb:ListStreams"],
              "Resource": {"Fn::GetAtt": [table_logical_id(outbox), "StreamArn"]}},
             {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": {"Fn::GetAtt": ["OutboxDLQ", "Arn"]}},
-            data_tables, secrets, decrypt, sms])}},
+            data_tables, secrets, decrypt, sms, exports])}},
         "OutboxDispatch": {"Properties": {"Events": {"OutboxDispatchDynamodbEventSource": {"Properties": {
             "Stream": {"Fn::GetAtt": [table_logical_id(outbox), "StreamArn"]},
             "MaximumRetryAttempts": 10, "BisectBatchOnFunctionError": True,

@@ -39,3 +39,8 @@ class Settings(BaseModel):
     booking_request_ttl_h: int = Field(default=72, ge=1)
     platform_fee_bps: int = Field(default=1000, ge=0, le=10000)  # platform's share of each paid order
     payment_check_after_s: int = 180  # reconcile an unconfirmed payment attempt after this long
+    # follow-up (随访): hours a task stays open to answer; an unacknowledged urgent alert is raised again after
+    followup_window_h: int = Field(default=72, ge=1, le=24 * 30)
+    followup_alert_reraise_h: int = Field(default=4, ge=1, le=72)
+    followup_export_page: int = Field(default=100, ge=1, le=1000)  # plans per export step
+    followup_export_url_ttl_s: int = Field(default=300, ge=30, le=3600)

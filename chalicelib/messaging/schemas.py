@@ -36,7 +36,8 @@ class MessageOut(Response):
         "kind=card: a structured notice; `type` says which: binding_activated, away_auto_reply, consultation_opened, "
         "consultation_refunded, consultation_closed, booking_confirmed, booking_offered (a seat held for the patient: "
         "pay before hold_expires_at), booking_cancelled, booking_reminder, booking_request_declined, "
-        "booking_request_expired; the other keys are the ids and times the client needs to open the object"))
+        "booking_request_expired, followup_task (a follow-up task is due: open it by plan_id and task_id before "
+        "window_ends_at), followup_task_reminder; the other keys are the ids and times the client needs to open the object"))
     consultation_id: str | None = None
     created_at: str
 

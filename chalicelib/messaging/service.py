@@ -317,6 +317,30 @@ _booking_card("booking.request_declined", "booking_request_declined")
 _booking_card("booking.request_expired", "booking_request_expired")
 
 
+# --- follow-up (随访) tasks as cards: what is due, and the one reminder -------------------------
+
+_FOLLOWUP_CARD_FIELDS = ("plan_id", "task_id", "item_id", "kind", "due_at", "window_ends_at")
+
+
+def _followup_card(event_type: str, card_type: str) -> None:
+    """Post ``card_type`` into the conversation of the plan's binding (ids and times only; the
+    app opens the task through the follow-up API)."""
+
+    def on_event(event_id: str, payload: dict) -> None:
+        card = {k: payload[k] for k in _FOLLOWUP_CARD_FIELDS if payload.get(k) is not None}
+        for k in ("due_at", "window_ends_at"):
+            if k in card:
+                card[k] = clock.iso(datetime.fromisoformat(card[k]))
+        post_card(payload["binding_id"], card_type, card)
+
+    on_event.__qualname__ = "on_" + event_type.replace(".", "_")
+    consumer(event_type)(on_event)
+
+
+_followup_card("followup.task_due", "followup_task")
+_followup_card("followup.task_reminder", "followup_task_reminder")
+
+
 def hide_message(caller, conversation_id: str, seq: int) -> dict:
     """The patient deletes a message from their own view; the record itself is kept."""
     conv = get_conversation(caller, conversation_id)
@@ -365,6 +389,13 @@ def _check_attachments(conv: Conversation, ids: list[str]) -> None:
     found = {a.attachment_id: a for a in Attachment.batch_get(ids)}
     if len(found) != len(set(ids)) or any(a.conversation_id != conv.conversation_id for a in found.values()):
         raise Unprocessable("attachments must be uploaded to this conversation first", code="invalid_attachment")
+
+
+def attachments_in_conversation(ids: list[str], conversation_id: str) -> bool:
+    """Whether every attachment was uploaded to this conversation (for other domains, e.g. a
+    follow-up questionnaire's wound photo)."""
+    found = {a.attachment_id: a for a in Attachment.batch_get(list(set(ids)))}
+    return len(found) == len(set(ids)) and all(a.conversation_id == conversation_id for a in found.values())
 
 
 def attachment_link(caller, attachment_id: str) -> AttachmentLink:
