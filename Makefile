@@ -22,14 +22,17 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.platform
 
 infra: $(STAMP)
 	$(BIN)/python -m infra.build
 
-# Deployable artefacts for AWS (see infra/README.md): Chalice's template merged with infra/.
+# Deployable artefacts for AWS (see infra/README.md): Chalice's template merged with infra/, then
+# split into one function per unit with its own role and queue; prints each function and the zip size.
 package: infra
 	rm -rf build/package
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-cn-north-1} $(BIN)/chalice package --stage prod --merge-template infra/template.json build/package
+	$(BIN)/python -m infra.package build/package
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

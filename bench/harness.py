@@ -1,17 +1,34 @@
-"""Bench plumbing: a moto-backed app, scenario definitions, measurement and the report."""
+"""Bench plumbing: a moto-backed app, scenario definitions, measurement and the report.
+
+For every iteration of a route the harness records the DynamoDB calls the route made (checked
+against the route's call budget on *every* iteration), then replays exactly those calls through
+one long-lived boto3 client: the *floor*, what the route's storage work costs with nothing else
+around it. The route's time over its floor (p50 / p50, measured side by side in one run) is what
+the app adds — botocore clients built per request, serialisation, validation, middleware. A
+route fails above its ``ratio_budget``.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from typing import Any
+from unittest.mock import patch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT_DIR = os.path.join(ROOT, "bench", "out")
+DEFAULT_RATIO_BUDGET = 1.5
+COLD_IMPORT_BUDGET = 1.3
+TX = ("a new botocore client per TransactWriteItems: outbox.transaction() builds a PynamoDB Connection "
+      "each time (issue #10 item 15; the platform engineer's connection reuse fixes it)")
 
 
 @dataclass
@@ -22,6 +39,10 @@ class Scenario:
     run: Callable[[Any, Any], int]
     iterations: int = 30
     expect_status: int | tuple[int, ...] = (200, 201, 202, 204)
+    ratio_budget: float | None = DEFAULT_RATIO_BUDGET  # route time / its DynamoDB calls' time
+    why_over: str = ""  # known reason a route is over its ratio budget today (printed, still fails)
+    before: Callable[[Any, Any], None] | None = None  # unmeasured preparation before each iteration
+    items_budget: int | None = None  # most items a request may read (Query ScannedCount)
 
 
 @dataclass
@@ -30,15 +51,22 @@ class Result:
     calls: list[str]
     p50_ms: float
     p95_ms: float
+    floor_p50_ms: float
+    ratio: float
+    write_units: float
+    items_read: int
     ok: bool
     budget: Any = None
+    ratio_budget: float | None = None
     notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Env:
     """The app under moto, with the same helpers the tests use (login, doctors, admin)."""
 
     def __init__(self):
+        import boto3
         from chalice.test import Client
         from moto import mock_aws
 
@@ -46,7 +74,7 @@ class Env:
         import tests.conftest as conftest  # sets the test environment before importing app
         from chalicelib.core import aws as core_aws
         from chalicelib.core.config import get_settings
-        from chalicelib.core.db import create_tables
+        from chalicelib.domains import create_tables
         from tests.support import ApiClient
 
         get_settings.cache_clear()
@@ -60,18 +88,55 @@ class Env:
         self._client = Client(app_module.app, stage_name="test")
         self._client.__enter__()
         self.api = ApiClient(self._client)
+        self.direct = boto3.session.Session().client("dynamodb", region_name="cn-north-1")  # the floor's client
         self._phone = 13900000000
+        self._tables: dict[str, dict] = {}
 
     def next_phone(self) -> str:
         self._phone += 1
         return str(self._phone)
+
+    def table(self, name: str) -> dict:
+        if name not in self._tables:
+            self._tables[name] = self.direct.describe_table(TableName=name)["Table"]
+        return self._tables[name]
 
     def close(self):
         self._client.__exit__(None, None, None)
         self._mock.stop()
 
 
-def _within(budget: Any, calls: list[str]) -> bool:
+@contextmanager
+def record_ddb_calls():
+    """Every DynamoDB call made inside the block as (operation, params)."""
+    import botocore.client
+
+    calls = _Calls()
+    real = botocore.client.BaseClient._make_api_call
+
+    def recording(self, operation_name, api_params):
+        if self.meta.service_model.service_name != "dynamodb":
+            return real(self, operation_name, api_params)
+        calls.append((operation_name, json.loads(json.dumps(api_params, default=_raw))))
+        out = real(self, operation_name, api_params)
+        calls.items_read += out.get("ScannedCount", 0)
+        return out
+
+    with patch.object(botocore.client.BaseClient, "_make_api_call", recording):
+        yield calls
+
+
+class _Calls(list):
+    items_read = 0  # ScannedCount of the Queries: what a filter drops is still read
+
+
+def _raw(value):
+    return value.decode("latin-1") if isinstance(value, bytes | bytearray) else str(value)
+
+
+def within(budget: Any, calls: list[str]) -> bool:
+    if "Scan" in calls:
+        return False
     if budget is None:
         return True
     if isinstance(budget, int):
@@ -80,34 +145,159 @@ def _within(budget: Any, calls: list[str]) -> bool:
         n = len(calls) if op == "total" else calls.count(op)
         if n > limit:
             return False
-    return "Scan" not in calls
+    return True
 
+
+def replay(env: Env, calls: list[tuple[str, dict]]) -> float:
+    """The same DynamoDB calls made directly through one reused client; ms."""
+    from botocore import xform_name
+    from botocore.exceptions import ClientError
+
+    t = time.perf_counter()
+    for op, params in calls:
+        try:
+            getattr(env.direct, xform_name(op))(**params)
+        except ClientError:
+            pass  # a replayed conditional write is refused; DynamoDB did the same work to refuse it
+    return (time.perf_counter() - t) * 1000
+
+
+# --- write units (what DynamoDB would bill for the writes, tables and indexes) ----------------
+
+def _size(value: dict) -> int:
+    (kind, v), = value.items()
+    if kind == "S":
+        return len(v.encode())
+    if kind == "N":
+        return len(v.strip("-").replace(".", "")) // 2 + 1
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "B":
+        return len(v)
+    if kind in ("SS", "NS", "BS"):
+        return sum(_size({kind[0]: x}) for x in v)
+    if kind == "L":
+        return 3 + sum(_size(x) + 1 for x in v)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _size(x) + 1 for k, x in v.items())
+    return 0
+
+
+def item_size(item: dict, names: set[str] | None = None) -> int:
+    return sum(len(k.encode()) + _size(v) for k, v in item.items() if names is None or k in names)
+
+
+def _writes(calls: list[tuple[str, dict]]):
+    """(table, key or item, put item or None, updated attribute names, transactional)."""
+    for op, p in calls:
+        if op == "PutItem":
+            yield p["TableName"], p["Item"], p["Item"], set(p["Item"]), False
+        elif op == "UpdateItem":
+            yield p["TableName"], p["Key"], None, _updated_names(p), False
+        elif op == "DeleteItem":
+            yield p["TableName"], p["Key"], {}, set(), False
+        elif op == "TransactWriteItems":
+            for entry in p["TransactItems"]:
+                (kind, q), = entry.items()
+                if kind == "Put":
+                    yield q["TableName"], q["Item"], q["Item"], set(q["Item"]), True
+                elif kind == "Update":
+                    yield q["TableName"], q["Key"], None, _updated_names(q), True
+                elif kind == "Delete":
+                    yield q["TableName"], q["Key"], {}, set(), True
+        elif op == "BatchWriteItem":
+            for table, reqs in p["RequestItems"].items():
+                for r in reqs:
+                    if "PutRequest" in r:
+                        item = r["PutRequest"]["Item"]
+                        yield table, item, item, set(item), False
+
+
+def _updated_names(p: dict) -> set[str]:
+    expr, names = p.get("UpdateExpression", ""), p.get("ExpressionAttributeNames", {})
+    return {v for k, v in names.items() if k in expr}
+
+
+def write_units(env: Env, calls: list[tuple[str, dict]]) -> float:
+    """Write units of the calls' writes: 1 per KB of item per table write (2 inside a transaction),
+    plus for each GSI the write touches (a projected or key attribute changed) 1 per KB of the
+    projected entry, twice when the index key changed (old entry deleted, new one put)."""
+    total = 0.0
+    for table_name, key, put_item, changed, transactional in _writes(calls):
+        image = put_item
+        if put_item is None:  # an update: the item as it is now
+            image = env.direct.get_item(TableName=table_name, Key={k: key[k] for k in key}).get("Item", {})
+        total += max(1, math.ceil(item_size(image) / 1024)) * (2 if transactional else 1)
+        for gsi in env.table(table_name).get("GlobalSecondaryIndexes", []):
+            keys = {k["AttributeName"] for k in gsi["KeySchema"]}
+            if not keys <= set(image):
+                continue
+            proj = gsi["Projection"]
+            table_keys = {k["AttributeName"] for k in env.table(table_name)["KeySchema"]}
+            if proj["ProjectionType"] == "ALL":
+                projected = None
+            else:
+                projected = keys | table_keys | set(proj.get("NonKeyAttributes", []))
+            if projected is not None and not (changed & projected):
+                continue  # nothing the index holds changed: DynamoDB leaves it alone
+            units = max(1, math.ceil(item_size(image, projected) / 1024))
+            total += units * (2 if (put_item is None and changed & keys) else 1)
+    return total
+
+
+# --- one route ---------------------------------------------------------------------------------
 
 def measure(env: Env, sc: Scenario) -> Result:
-    from tests.support import count_ddb_calls
-
     state = sc.setup(env)
     expected = sc.expect_status if isinstance(sc.expect_status, tuple) else (sc.expect_status,)
     times: list[float] = []
+    floors: list[float] = []
+    units: list[float] = []
+    most_read = 0
     calls_seen: list[str] = []
-    notes = []
+    notes: list[str] = []
+    ok = True
     for i in range(sc.iterations):
-        with count_ddb_calls() as calls:
+        if sc.before:
+            sc.before(env, state)
+        with record_ddb_calls() as calls:
             t = time.perf_counter()
             status = sc.run(env, state)
             times.append((time.perf_counter() - t) * 1000)
+        ops = [op for op, _ in calls]
         if i == 0:
-            calls_seen = list(calls)
+            calls_seen = ops
         if status not in expected:
-            notes.append(f"unexpected status {status}")
+            notes.append(f"iteration {i}: unexpected status {status}")
+            ok = False
             break
-    ok = _within(sc.budget, calls_seen) and not notes and "Scan" not in calls_seen
+        if not within(sc.budget, ops):
+            notes.append(f"iteration {i}: {len(ops)} calls {','.join(ops)} over budget")
+            ok = False
+            break
+        most_read = max(most_read, calls.items_read)
+        if sc.items_budget is not None and calls.items_read > sc.items_budget:
+            notes.append(f"iteration {i}: read {calls.items_read} items (budget {sc.items_budget})")
+            ok = False
+            break
+        units.append(write_units(env, calls))
+        floors.append(replay(env, calls))
+    p50 = statistics.median(times)
     q = statistics.quantiles(times, n=20) if len(times) >= 2 else [times[0]] * 19
-    return Result(sc.name, calls_seen, statistics.median(times), q[18], ok, sc.budget, notes)
+    floor = statistics.median(floors) if floors else 0.0
+    ratio = p50 / floor if floor > 0 and calls_seen else 0.0  # no DynamoDB call: no floor to compare
+    if sc.ratio_budget is not None and calls_seen and ratio > sc.ratio_budget:
+        ok = False
+        notes.append(f"{ratio:.2f}× its DynamoDB time (budget {sc.ratio_budget}×)"
+                     + (f": {sc.why_over}" if sc.why_over else ""))
+    return Result(sc.name, calls_seen, p50, q[18], floor, ratio, statistics.median(units) if units else 0.0,
+                  most_read, ok,
+                  sc.budget, sc.ratio_budget, notes)
 
 
-def cold_import(runs: int = 7) -> tuple[float, float]:
-    """Median cold import (fresh interpreter each time) of the bare stack and of ``app``."""
+def cold_import(pairs: int = 9) -> dict:
+    """Cold import (fresh interpreter each time) of ``app`` against the bare stack, run in pairs
+    with the order alternating so machine noise hits both alike; the median of the pair ratios."""
     bare = ("import time; t=time.perf_counter(); import chalice, boto3, pynamodb.models, aws_lambda_powertools; "
             "from aws_lambda_powertools import Logger, Metrics, Tracer; print(time.perf_counter()-t)")
     full = "import time; t=time.perf_counter(); import app; print(time.perf_counter()-t)"
@@ -119,23 +309,70 @@ def cold_import(runs: int = 7) -> tuple[float, float]:
         return float(out.stdout.strip().splitlines()[-1]) * 1000
 
     run(bare), run(full)  # warm the bytecode caches, as a deployed package has them
-    bares, fulls = [], []
-    for _ in range(runs):
-        bares.append(run(bare))
-        fulls.append(run(full))
-    return statistics.median(bares), statistics.median(fulls)
+    bares, fulls, ratios = [], [], []
+    for i in range(pairs):
+        if i % 2:
+            f, b = run(full), run(bare)
+        else:
+            b, f = run(bare), run(full)
+        bares.append(b)
+        fulls.append(f)
+        ratios.append(f / b)
+    return {"bare_ms": statistics.median(bares), "app_ms": statistics.median(fulls),
+            "ratio": statistics.median(ratios), "budget": COLD_IMPORT_BUDGET}
 
 
-def report(results: list[Result], bare_ms: float, app_ms: float) -> bool:
-    print(f"{'route':58} {'ddb calls':>9} {'budget':>18} {'p50 ms':>8} {'p95 ms':>8}  ok")
+# --- report and the record of the last run ----------------------------------------------------
+
+def load_last() -> dict | None:
+    try:
+        with open(os.path.join(OUT_DIR, "last.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def save(results: list[Result], cold: dict, last: dict | None) -> str:
+    """This run's figures; a partial run (``python -m bench book``) keeps the last figures of the
+    routes it did not measure, so the next run still has something to compare each route with."""
+    os.makedirs(OUT_DIR, exist_ok=True)
+    measured = {r.name for r in results}
+    kept = [r for r in (last or {}).get("routes", []) if r["name"] not in measured]
+    doc = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cold_import": cold,
+           "routes": [asdict(r) for r in results] + kept}
+    path = os.path.join(OUT_DIR, f"bench-{doc['at'].replace(':', '')}.json")
+    for p in (path, os.path.join(OUT_DIR, "last.json")):
+        with open(p, "w") as f:
+            json.dump(doc, f, ensure_ascii=False, indent=1)
+    return path
+
+
+def _delta(now: float, before: float | None) -> str:
+    if not before or not now:
+        return ""
+    return f"{(now - before) / before * 100:+.0f}%"
+
+
+def report(results: list[Result], cold: dict, last: dict | None) -> bool:
+    prev = {r["name"]: r for r in (last or {}).get("routes", [])}
+    print(f"{'route':58} {'calls':>5} {'budget':>28} {'p50 ms':>7} {'floor':>6} {'ratio':>6} {'WU':>4} {'read':>5} "
+          f"{'vs last':>8}  ok")
     all_ok = True
     for r in results:
-        budget = "" if r.budget is None else str(r.budget)
-        print(f"{r.name:58} {len(r.calls):>9} {budget:>18} {r.p50_ms:8.2f} {r.p95_ms:8.2f}  "
-              f"{'yes' if r.ok else 'NO'}  {','.join(sorted(set(r.calls)))} {' '.join(r.notes)}")
+        budget = "" if r.budget is None else json.dumps(r.budget, separators=(",", ":")).replace('"', "")
+        was = prev.get(r.name, {})
+        print(f"{r.name:58} {len(r.calls):>5} {budget:>28} {r.p50_ms:7.2f} {r.floor_p50_ms:6.2f} "
+              f"{(f'{r.ratio:6.2f}' if r.ratio else '-'):>6} "
+              f"{r.write_units:4.0f} {r.items_read:5d} {_delta(r.ratio, was.get('ratio')):>8}  {'yes' if r.ok else 'NO'}  "
+              f"{' '.join(r.notes)}")
+        if was and was.get("calls") != r.calls:
+            print(f"{'':58} calls changed since last run: {','.join(was.get('calls', []))} → {','.join(r.calls)}")
         all_ok &= r.ok
-    ratio = app_ms / bare_ms
-    cold_ok = ratio <= 1.3
-    print(f"\ncold import: bare stack {bare_ms:.0f} ms, app {app_ms:.0f} ms, ratio {ratio:.2f} (budget 1.30) "
+    cold_ok = cold["ratio"] <= cold["budget"]
+    last_cold = (last or {}).get("cold_import", {}).get("ratio")
+    print(f"\ncold import (paired, interleaved): bare stack {cold['bare_ms']:.0f} ms, app {cold['app_ms']:.0f} ms, "
+          f"median ratio {cold['ratio']:.2f} (budget {cold['budget']:.2f}) {_delta(cold['ratio'], last_cold)} "
           f"{'yes' if cold_ok else 'NO'}")
+    if last:
+        print(f"(compared with the run of {last.get('at')})")
     return all_ok and cold_ok

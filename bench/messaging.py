@@ -1,6 +1,6 @@
 """Messaging routes: send a text, a page of messages, the inbox."""
 
-from bench.harness import Scenario
+from bench.harness import TX, Scenario
 from tests.bindings_support import visit
 from tests.doctors_support import make_doctor, make_patient
 from tests.support import OutboxDrain
@@ -29,8 +29,17 @@ def _send(env, st):
                         token=st["patient"].token).status
 
 
+def _patient_writes(env, st):
+    assert _send(env, st) == 201
+
+
 SCENARIOS = [
-    Scenario("POST /v1/conversations/{id}/messages (text)", {"TransactWriteItems": 1, "total": 3}, _setup, _send),
+    Scenario("POST /v1/conversations/{id}/messages (text)", {"TransactWriteItems": 1, "total": 3}, _setup, _send,
+             why_over=TX),
+    Scenario("POST /v1/conversations/{id}/read (doctor, after a new message)", {"UpdateItem": 1, "total": 3},
+             lambda env: _state,
+             lambda env, st: env.api.post(f"/v1/conversations/{st['conv']}/read", token=st["doctor"].token).status,
+             before=_patient_writes),
     Scenario("GET /v1/conversations/{id}/messages", {"Query": 1, "total": 1}, lambda env: _state,
              lambda env, st: env.api.get(f"/v1/conversations/{st['conv']}/messages?limit=20",
                                          token=st["patient"].token).status),

@@ -1,31 +1,58 @@
-"""The list of domains, in one place.
+"""The list of domains, in one place, and everything that needs it.
 
-``app.py`` registers ``apis()``. ``load_all()`` imports every domain's models and service (so
-every table is known and every outbox consumer registered); the dispatcher and the table
-tooling call it, while the HTTP cold start imports only the routes.
+Shared core (``chalicelib/core``) never imports a domain, so whatever needs the whole list lives
+here, one layer above: ``apis()`` for ``app.py``, ``load_all()`` (imports every domain's models
+and service, so every table is known and every outbox consumer registered), ``all_models()`` /
+``create_tables()`` for the dev stack, the tests and ``infra/``. The HTTP cold start imports only
+the routes.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from functools import lru_cache
 
+from pynamodb.models import Model
+
+from chalicelib.core.db import registered_models
 from chalicelib.core.lazy import load
 
-DOMAINS: tuple[str, ...] = ("accounts", "doctors", "bindings", "payments", "messaging", "booking", "followup")
+DOMAINS: tuple[str, ...] = ("accounts", "doctors", "bindings", "payments", "messaging", "booking", "opinions",
+                             "followup")
 SHARED = ("outbox", "timers", "audit", "ratelimit", "idempotency")
 
 
-def apis() -> list:
+def apis(domains: Iterable[str] = DOMAINS) -> list:
     from chalicelib.core.openapi import api as system_api
 
-    return [system_api] + [importlib.import_module(f"chalicelib.{d}.routes").api for d in DOMAINS]
+    return [system_api] + [importlib.import_module(f"chalicelib.{d}.routes").api for d in domains]
+
+
+def load_shared() -> None:
+    for name in SHARED:
+        load(f"chalicelib.core.{name}")
+
+
+def load_domain(domain: str) -> None:
+    """One domain's models and service (its consumers register themselves on import)."""
+    load(f"chalicelib.{domain}.models")
+    load(f"chalicelib.{domain}.service")
 
 
 @lru_cache(maxsize=1)
 def load_all() -> None:
-    for name in SHARED:
-        load(f"chalicelib.core.{name}")
+    load_shared()
     for d in DOMAINS:
-        load(f"chalicelib.{d}.models")
-        load(f"chalicelib.{d}.service")
+        load_domain(d)
+
+
+def all_models() -> list[type[Model]]:
+    load_all()
+    return registered_models()
+
+
+def create_tables() -> None:
+    for model in all_models():
+        if not model.exists():
+            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)

@@ -4,10 +4,12 @@ import argparse
 import base64
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -76,7 +78,17 @@ def loop(stop: threading.Event, every_s: float, fn, name: str) -> threading.Thre
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["dlq"]:  # `python -m devstack dlq`: show / redrive the dead-letter queues
+        from devstack import dlq
+
+        return dlq.main(argv[1:])
+    if argv[:1] == ["clock"]:  # python -m devstack clock advance 2d3h | show | reset
+        from devstack.clock import cli
+
+        return cli(argv[1:])
+    p = argparse.ArgumentParser(prog="python -m devstack", description=__doc__,
+                                epilog="Test clock of a running stack: python -m devstack clock {show,advance,reset}")
     p.add_argument("--port", type=int, default=int(os.environ.get("SUIZHEN_PORT", 8000)), help="API port")
     p.add_argument("--moto-port", type=int, default=0, help="moto server port (default: a free one)")
     p.add_argument("--sandbox-port", type=int, default=0, help="sandbox payment provider port (default: free)")
@@ -86,23 +98,24 @@ def main(argv: list[str] | None = None) -> int:
 
     import logging
 
-    from moto.server import ThreadedMotoServer
+    from devstack import clock as devclock
+    from devstack.motoserver import MotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
 
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=args.moto_port or free_port(), verbose=False)
-    moto.start()
-    host, mport = moto.get_host_and_port()
-    moto_url = f"http://{host}:{mport}"
+    moto = MotoServer("127.0.0.1", args.moto_port).start()  # DynamoDB requests one at a time
+    moto_url = moto.url
     env = stage_env(args.port, moto_url)
+    state_dir = tempfile.mkdtemp(prefix="suizhen-devstack-")
+    env[devclock.CLOCK_FILE_ENV] = os.path.join(state_dir, "clock")  # the test clock every process reads
+    shared_clock = devclock.SharedClock(env[devclock.CLOCK_FILE_ENV], create=True)
     os.environ.update(env)  # before importing chalicelib: table names bind at import
+    devclock.install_from_env()
 
-    from chalicelib.core import outbox, timers
+    from chalicelib.core import timers
     from chalicelib.core.aws import client
     from chalicelib.core.config import get_settings
-    from chalicelib.core.db import create_tables
-    from chalicelib.core.outbox import OutboxEvent
-    from chalicelib.core.streams import StreamReader
+    from chalicelib.domains import create_tables
 
     create_tables()
     ensure_secrets(client("ssm"))
@@ -120,9 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=sandbox.run_server, args=("127.0.0.1", sport, f"http://127.0.0.1:{args.port}", stop, sb),
                      daemon=True, name="sandbox-pay").start()
 
-    chalice_bin = os.path.join(os.path.dirname(sys.executable), "chalice")
-    api = subprocess.Popen([chalice_bin, "local", "--stage", STAGE, "--host", "127.0.0.1", "--port", str(args.port),
-                            "--no-autoreload"], cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
+    # The test clock; its advances fire and deliver what falls due once the event path runs (below).
+    control = devclock.ClockControl(shared_clock)
+    env[devclock.CONTROL_URL_ENV] = os.environ[devclock.CONTROL_URL_ENV] = devclock.serve_control(control, stop)
+
+    # chalice local, with API Gateway's gateway responses, the shared clock and /dev/clock
+    api = subprocess.Popen([sys.executable, "-m", "devstack.api", "--stage", STAGE, "--host", "127.0.0.1",
+                            "--port", str(args.port)], cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
     base = f"http://127.0.0.1:{args.port}"
 
     def shutdown(*_):
@@ -132,15 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, shutdown)
     try:
         wait_http(f"{base}/v1/health")
-        reader = StreamReader(OutboxEvent.Meta.table_name)
-        reader.skip_existing()
+        from devstack import dlq, queues  # the relay, per-unit queues with DLQs, their pollers
 
-        def dispatch():
-            records = [r for r in reader.read() if r["eventName"] == "INSERT"]
-            if records:
-                outbox.dispatch(records)
-
-        loop(stop, 1.0, dispatch, "outbox-dispatcher")
+        topo = queues.start(STAGE, stop, log)
+        os.environ["SUIZHEN_EVENTS_TOPIC_ARN"] = topo.topic_arn
+        dlq.write_endpoint(moto_url)
+        control.run_due = lambda: devclock.run_due(lambda: devclock.deliver_now(topo))
+        control.reset_state = lambda: devclock.reset_stack(topo, sb, seed=not args.no_seed)
         loop(stop, args.tick_seconds, timers.sweep, "scheduler-tick")
         demo = [] if args.no_seed else __import__("devstack.seed", fromlist=["seed"]).seed()
         banner(base, moto_url, sandbox_url, demo)
@@ -157,19 +172,33 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(api.pid, signal.SIGKILL)
         moto.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
         log("stopped")
     return 0
 
 
+def clock_now() -> str:
+    from chalicelib.core import clock
+
+    return clock.iso(clock.now())
+
+
 def banner(base: str, moto_url: str, sandbox_url: str, demo: list[tuple[str, str, str]]) -> None:
+    port_opt = "" if base.endswith(":8000") else f" --port {base.rsplit(':', 1)[1]}"
     lines = [
         "", "Suizhen local stack is up.",
         f"  API            {base}   (OpenAPI: {base}/v1/openapi.json)",
         f"  AWS (moto)     {moto_url}",
         f"  Sandbox pay    {sandbox_url}",
         f"                 pay an order: .venv/bin/python -m chalicelib.payments.sandbox pay <order_id> --sandbox {sandbox_url}",
-        "                 refunds: accepted as processing, completed by the sandbox 2 s later (as WeChat Pay does)",
-        "  Scheduler tick and outbox dispatcher are running in this process.", "",
+        "                 refunds: accepted as processing, completed by the sandbox 2 s later (as WeChat Pay does);",
+        "                 callbacks retried until 2xx like WeChat Pay (15 s, 15 s, 30 s, 3 min … 24 h) on the test clock",
+        "  Scheduler tick, outbox relay and one poller per unit queue run in this process;",
+        "                 dead letters: .venv/bin/python -m devstack dlq [--redrive <unit>|all]",
+        f"  Test clock     now {clock_now()}; forward only, every process reads it:",
+        f"                 .venv/bin/python -m devstack clock{port_opt} advance 2d3h   (or PT49H; also: show, reset)",
+        f"                 curl -s -XPOST {base}/dev/clock -H 'Content-Type: application/json' -d '{{\"advance\": \"PT49H\"}}'",
+        "                 (or {\"to\": \"<RFC 3339 time>\"}); access tokens may expire: log in again (README)", "",
         "Demo accounts (log in with an SMS code; the code is printed below as [dev-sms]):",
     ]
     lines += [f"  {role:8} {phone}   {note}" for role, phone, note in demo]

@@ -50,8 +50,10 @@ def table_resource(model) -> dict:
         meta = index.Meta
         idx_keys = _index_keys(index)
         key_names += [k["AttributeName"] for k in idx_keys]
-        gsis.append({"IndexName": meta.index_name, "KeySchema": idx_keys,
-                     "Projection": {"ProjectionType": meta.projection.projection_type}})
+        projection = {"ProjectionType": meta.projection.projection_type}
+        if getattr(meta.projection, "non_key_attributes", None):
+            projection["NonKeyAttributes"] = list(meta.projection.non_key_attributes)
+        gsis.append({"IndexName": meta.index_name, "KeySchema": idx_keys, "Projection": projection})
     defs = []
     for name in dict.fromkeys(key_names):
         defs.append({"AttributeName": name, "AttributeType": _attr_type(attrs[name])})
@@ -94,36 +96,14 @@ def _param_arn(param: str) -> dict:
     return _sub(f"{PARTITION_ARN}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter${{{param}}}")
 
 
-def _policy(name: str, statements: list[dict]) -> list[dict]:
-    logs = {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": _sub(f"{PARTITION_ARN}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/*")}
-    xray = {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"}
-    return [{"PolicyName": name, "PolicyDocument": {"Version": "2012-10-17", "Statement": [logs, xray, *statements]}}]
-
-
 def build() -> dict:
-    from chalicelib.core.db import all_models
+    from chalicelib.domains import all_models
 
     models = sorted(all_models(), key=lambda m: m.Meta.table_name)
     resources: dict = {}
     for m in models:
         resources[table_logical_id(m)] = table_resource(m)
-    outbox = next(m for m in models if getattr(m.Meta, "stream_view_type", None))
-    timers = next(m for m in models if short_name(m) == "timers")
-
-    tables = [{"Fn::GetAtt": [table_logical_id(m), "Arn"]} for m in models]
-    indexes = [_sub(f"${{{table_logical_id(m)}.Arn}}/index/*") for m in models if m._indexes]
-    data_tables = {"Effect": "Allow", "Action": TABLE_ITEM_ACTIONS, "Resource": tables + indexes}
-    secrets = {"Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": [_param_arn(p) for p in PARAMS]}
-    decrypt = {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-               "Resource": {"Fn::GetAtt": ["DataKey", "Arn"]}}
-    # SMS to a phone number has no resource ARN to scope to.
-    sms = {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": "*"}
-    attachments = {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
-                   "Resource": _sub("${AttachmentsBucket.Arn}/conversations/*")}
-    # follow-up research exports: written by the dispatcher's steps, presigned for download by the API
-    exports = {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
-               "Resource": _sub("${AttachmentsBucket.Arn}/exports/*")}
+    outbox = next(m for m in models if short_name(m) == "outbox")
 
     account_root = {"AWS": _sub(f"{PARTITION_ARN}:iam::${{AWS::AccountId}}:root")}
     resources.update({
@@ -163,9 +143,6 @@ def build() -> dict:
             "QueueName": _sub("suizhen-${Stage}-notifications"), "VisibilityTimeout": 120,
             "KmsMasterKeyId": {"Ref": "DataKey"},
             "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["NotificationsDLQ", "Arn"]}, "maxReceiveCount": 5}}},
-        "OutboxDLQ": {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": _sub("suizhen-${Stage}-outbox-dlq"), "MessageRetentionPeriod": 1209600,
-            "KmsMasterKeyId": {"Ref": "DataKey"}}},
         # API Gateway's own refusals (no token, denied) in our error body.
         **{f"Gateway{kind.title().replace('_', '')}": {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": {
             "RestApiId": {"Ref": "RestAPI"}, "ResponseType": kind, "StatusCode": status,
@@ -174,33 +151,11 @@ def build() -> dict:
            for kind, status, code in (("UNAUTHORIZED", "401", "unauthorized"),
                                       ("ACCESS_DENIED", "403", "forbidden"),
                                       ("MISSING_AUTHENTICATION_TOKEN", "404", "not_found"))},
-        # Least privilege per function (these replace the roles' policies Chalice generates).
-        "ApiHandlerRole": {"Properties": {"Policies": _policy("ApiHandler", [data_tables, secrets, decrypt, sms,
-                                                                             attachments, exports])}},
-        "TokenAuthorizerRole": {"Properties": {"Policies": _policy("TokenAuthorizer", [
-            {"Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": _param_arn("SigningKeysParam")},
-            decrypt])}},
-        "TimerSweepRole": {"Properties": {"Policies": _policy("TimerSweep", [
-            {"Effect": "Allow", "Action": ["dynamodb:Query"],
-             "Resource": _sub(f"${{{table_logical_id(timers)}.Arn}}/index/due")},
-            {"Effect": "Allow", "Action": ["dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
-             "Resource": {"Fn::GetAtt": [table_logical_id(timers), "Arn"]}},
-            {"Effect": "Allow", "Action": ["dynamodb:PutItem"],
-             "Resource": {"Fn::GetAtt": [table_logical_id(outbox), "Arn"]}}, decrypt])}},
-        "OutboxDispatchRole": {"Properties": {"Policies": _policy("OutboxDispatch", [
-            {"Effect": "Allow", "Action": ["dynamodb:GetRecords", "dynamodb:GetShardIterator",
-                                           "dynamodb:DescribeStream", "dynamodb:ListStreams"],
-             "Resource": {"Fn::GetAtt": [table_logical_id(outbox), "StreamArn"]}},
-            {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": {"Fn::GetAtt": ["OutboxDLQ", "Arn"]}},
-            data_tables, secrets, decrypt, sms, exports])}},
-        "OutboxDispatch": {"Properties": {"Events": {"OutboxDispatchDynamodbEventSource": {"Properties": {
-            "Stream": {"Fn::GetAtt": [table_logical_id(outbox), "StreamArn"]},
-            "MaximumRetryAttempts": 10, "BisectBatchOnFunctionError": True,
-            "DestinationConfig": {"OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": ["OutboxDLQ", "Arn"]}}}}}}}},
     })
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": "Suizhen (随诊): data, keys, queues and least-privilege roles; merged with `chalice package`.",
+        "Description": ("Suizhen (随诊): data, keys and queues; merged with `chalice package`, then "
+                        "infra/package.py adds per-unit functions, roles and event queues."),
         "Parameters": {
             "Stage": {"Type": "String", "Default": "prod", "AllowedPattern": "^[a-z0-9]+$"},
             **{name: {"Type": "String", "Default": f"/suizhen/prod/{suffix}",

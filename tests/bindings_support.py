@@ -11,9 +11,10 @@ def visit(code: str, profile_id: str, **over) -> dict:
             "hospital": "北京协和医院", "diagnosis": "高血压2级", "consent": CONSENT, **over}
 
 
-def bind(api, doctor, patient, profile_index: int = 0) -> dict:
+def bind(api, doctor, patient, profile_index: int = 0, consent_version: str | None = None) -> dict:
     """An active binding made by scanning the doctor's live code."""
     code = api.post("/v1/doctor/codes/live", token=doctor.token).body["code"]
-    r = api.post("/v1/bindings", visit(code, patient.profiles[profile_index]), token=patient.token)
+    over = {"consent": {"accepted": True, "version": consent_version}} if consent_version else {}
+    r = api.post("/v1/bindings", visit(code, patient.profiles[profile_index], **over), token=patient.token)
     assert r.status == 201, r.body
     return r.body

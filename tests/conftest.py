@@ -43,7 +43,7 @@ def _moto():
     """One moto account for the session: creating ~20 tables per test would dominate run time."""
     from chalicelib.core import aws as core_aws
     from chalicelib.core.config import get_settings
-    from chalicelib.core.db import create_tables
+    from chalicelib.domains import create_tables
 
     get_settings.cache_clear()
     with mock_aws():
@@ -60,7 +60,7 @@ def _moto():
 def aws(_moto):
     """Every table emptied: each test starts from a clean database."""
     from chalicelib.core import idempotency
-    from chalicelib.core.db import all_models
+    from chalicelib.domains import all_models
 
     for model in all_models():
         keys = [model._hash_keyname] + ([model._range_keyname] if model._range_keyname else [])

@@ -1,6 +1,7 @@
 """Accounts and auth driven through the HTTP API as a client would."""
 
 import jwt
+import pytest
 
 from tests.support import count_ddb_calls
 
@@ -104,3 +105,76 @@ def test_logout_revokes_refresh(api):
     user = api.login(PHONE)
     assert api.post("/v1/auth/logout", {"refresh_token": user.refresh_token}, token=user.token).status == 200
     assert api.post("/v1/auth/refresh", {"refresh_token": user.refresh_token}).status == 401
+
+
+def _guess_all_at_once(api, phone: str, guesses: list[str]) -> list[str]:
+    """Every guess reaches DynamoDB before any is answered: each guess's first DynamoDB call waits
+    at a barrier until all guesses are there, then calls run one at a time (DynamoDB applies
+    writes to one item serially). Any read-then-write check would let every guess through."""
+    import threading
+
+    import botocore.client
+
+    from chalicelib.accounts import service
+    from chalicelib.core.errors import ApiError
+
+    barrier, serial, local = threading.Barrier(len(guesses), timeout=30), threading.Lock(), threading.local()
+    real = botocore.client.BaseClient._make_api_call
+
+    def gated(self, operation_name, api_params):
+        if self.meta.service_model.service_name == "dynamodb" and not getattr(local, "arrived", False):
+            local.arrived = True
+            barrier.wait()
+        with serial:
+            return real(self, operation_name, api_params)
+
+    outcomes: list[str] = [""] * len(guesses)
+
+    def guess(i: int) -> None:
+        try:
+            service.login(phone, guesses[i])
+            outcomes[i] = "ok"
+        except ApiError as e:
+            outcomes[i] = e.code
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(botocore.client.BaseClient, "_make_api_call", gated)
+        threads = [threading.Thread(target=guess, args=(i,)) for i in range(len(guesses))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    return outcomes
+
+
+def test_concurrent_guesses_cannot_beat_the_try_limit(api):
+    assert api.post("/v1/auth/sms-code", {"phone": PHONE}).status == 202
+    code = api.last_sms_code(PHONE)
+    wrong = [f"{(int(code) + i) % 10**6:06d}" for i in range(1, 11)]
+    outcomes = _guess_all_at_once(api, PHONE, wrong)
+    assert sorted(outcomes) == ["invalid_code"] * 5 + ["too_many_attempts"] * 5, outcomes
+    r = api.post("/v1/auth/token", {"phone": PHONE, "code": code})
+    assert r.status == 429 and r.error_code == "too_many_attempts"
+
+
+def test_two_right_guesses_at_once_log_in_once(api):
+    assert api.post("/v1/auth/sms-code", {"phone": PHONE}).status == 202
+    code = api.last_sms_code(PHONE)
+    assert sorted(_guess_all_at_once(api, PHONE, [code, code])) == ["invalid_code", "ok"]
+
+
+def test_logout_works_with_an_expired_access_token(api, clock):
+    user = api.login(PHONE)
+    clock.advance(minutes=20)  # the 15-minute access token has expired; the refresh token has not
+    assert api.get("/v1/me", token=user.token).status == 401
+    r = api.post("/v1/auth/logout", {"refresh_token": user.refresh_token}, token=user.token)
+    assert r.status == 200, r.body
+    assert api.post("/v1/auth/refresh", {"refresh_token": user.refresh_token}).status == 401
+
+
+def test_a_verified_doctors_me_shows_the_doctors_name(api):
+    from tests.doctors_support import make_doctor
+
+    doctor = make_doctor(api, name="李秀英")
+    me = api.get("/v1/me", token=doctor.token).body
+    assert me["role"] == "doctor" and me["display_name"] == "李秀英"

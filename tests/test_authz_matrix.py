@@ -49,7 +49,7 @@ def test_profiles_of_another_account_are_404(api):
         assert api.get(f"/v1/me/profiles/{pid}", token=bob.token).status == 404
         assert api.patch(f"/v1/me/profiles/{pid}", {"real_name": "x"}, token=bob.token).status == 404
         assert api.get(f"/v1/me/profiles/{pid}", token=alice.token).status == 200
-    assert all(p["profile_id"] in bob.profiles for p in api.get("/v1/me/profiles", token=bob.token).body)
+    assert all(p["profile_id"] in bob.profiles for p in api.get("/v1/me/profiles", token=bob.token).body["items"])
 
 
 def test_doctor_application_admin_routes(api):

@@ -66,7 +66,7 @@ def test_clinic_card_pending_then_approve_and_reject(api, world, drain):
     r = api.post("/v1/bindings", visit(card, alice.profiles[0]), token=alice.token)
     assert r.status == 201 and r.body["status"] == "pending"
     r2 = api.post("/v1/bindings", visit(card, bob.profiles[0], diagnosis=None), token=bob.token)
-    pending = api.get("/v1/doctor/binding-requests", token=doctor.token).body
+    pending = api.get("/v1/doctor/binding-requests", token=doctor.token).body["items"]
     assert {p["binding_id"] for p in pending} == {r.body["binding_id"], r2.body["binding_id"]}
     assert {p["diagnosis"] for p in pending} == {"高血压2级", None}
     ok = api.post(f"/v1/doctor/bindings/{r.body['binding_id']}/approve", token=doctor.token)
@@ -239,7 +239,10 @@ def test_groups_and_patient_search(api, world):
                    token=doctor.token).status == 200
     grouped = api.get("/v1/doctor/patients?group=术后", token=doctor.token).body["items"]
     assert [p["binding_id"] for p in grouped] == [a["binding_id"]]
-    assert len(api.get("/v1/doctor/patients?q=张", token=doctor.token).body["items"]) == 2
+    assert len(api.post("/v1/doctor/patients/search", {"q": "张"}, token=doctor.token).body["items"]) == 2
+    found = api.post("/v1/doctor/patients/search", {"q": "张", "group": "术后"}, token=doctor.token).body["items"]
+    assert [p["binding_id"] for p in found] == [a["binding_id"]]
+    assert api.get("/v1/doctor/patients?q=张", token=doctor.token).status == 400  # never in a URL
 
 
 def test_follow_up_settings_apply_to_new_bindings(api, world):
@@ -272,8 +275,12 @@ def test_budgets(api, world):
         assert api.get("/v1/doctor/patients", token=doctor.token).status == 200
     assert calls == ["Query"]
     with count_ddb_calls() as calls:
-        assert api.get("/v1/bindings", token=alice.token).status == 200
-    assert calls == ["Query"]
+        r = api.get("/v1/bindings", token=alice.token)
+    # the patient's list shows who each doctor is: one BatchGetItem for the page, not a call per row
+    assert calls == ["Query", "BatchGetItem"], calls
+    assert r.body["items"][0]["doctor"] == {"doctor_id": doctor.account_id, "name": "王医生", "title": "chief",
+                                            "hospital": "北京协和医院", "department": "心内科"}
+    assert r.body["items"][0]["patient_name"]
 
 
 def test_authorization_matrix(api, world):
@@ -312,10 +319,19 @@ def test_landing_page(api, world, clock):
     r = api.client.http.get(f"/b/{card}")
     assert r.status_code == 200 and "王医生" in r.body.decode() and "主任医师" in r.body.decode()
     bad = api.client.http.get("/b/Cnot-a-real-code-xxxxxxxx")
-    assert bad.status_code == 404 and "二维码无效" in bad.body.decode()
+    page = bad.body.decode()
+    assert bad.status_code == 404 and "二维码无效" in page and 'lang="zh-CN"' in page and "过期" not in page
+    assert "not valid" not in page  # no English on a zh-CN page
     code = live(api, doctor)
     clock.advance(seconds=90)
-    assert api.client.http.get(f"/b/{code}").status_code == 404
+    expired = api.client.http.get(f"/b/{code}")
+    assert expired.status_code == 404 and "二维码已过期，请让医生刷新" in expired.body.decode()
+    assert api.get(f"/v1/codes/{code}", token=world[2].token).error_code == "code_expired"
+    forged = code[:-4] + ("AAAA" if not code.endswith("AAAA") else "BBBB")
+    assert "二维码无效" in api.client.http.get(f"/b/{forged}").body.decode()
+    slip = api.post("/v1/doctor/codes/slips", {"valid_hours": 1}, token=doctor.token).body["code"]
+    clock.advance(hours=2)
+    assert "二维码已过期，请让医生刷新" in api.client.http.get(f"/b/{slip}").body.decode()
 
 
 def _chromium() -> str:
@@ -356,3 +372,27 @@ def test_landing_page_renders_in_chromium(api, world):
         server.shutdown()
     assert '<h1 id="doctor-name">王医生</h1>' in out.stdout, out.stderr[-2000:]
     assert "在App中打开" in out.stdout
+
+
+def test_consent_text_is_served_and_a_new_version_needs_a_new_acceptance(api, world, monkeypatch):
+    from chalicelib.bindings import consents
+
+    _, doctor, alice, bob = world
+    c = api.get("/v1/consents/binding")
+    assert c.status == 200 and c.body["version"] and "医生" in c.body["text"]
+    assert api.get("/v1/consents/nope").status == 404
+    first = bind(api, doctor, alice, consent_version=c.body["version"])
+    detail = api.get(f"/v1/bindings/{first['binding_id']}", token=alice.token).body
+    assert detail["consent_version"] == c.body["version"]
+    # the text changes: the version the patient saw before is no longer enough
+    monkeypatch.setitem(consents.CONSENTS, "binding",
+                        consents.ConsentText("binding", "2027-01", "新版", c.body["text"] + "（修订）"))
+    assert api.get("/v1/consents/binding").body["version"] == "2027-01"
+    code = live(api, doctor)
+    old = visit(code, bob.profiles[0], consent={"accepted": True, "version": c.body["version"]})
+    r = api.post("/v1/bindings", old, token=bob.token)
+    assert r.status == 422 and r.error_code == "consent_outdated"
+    new = visit(code, bob.profiles[0], consent={"accepted": True, "version": "2027-01"})
+    r = api.post("/v1/bindings", new, token=bob.token)
+    assert r.status == 201
+    assert api.get(f"/v1/bindings/{r.body['binding_id']}", token=bob.token).body["consent_version"] == "2027-01"

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chalicelib.booking import peers as booking_peers
 from chalicelib.booking import service as booking
 from chalicelib.core import timers
 from tests.bindings_support import bind
@@ -17,7 +18,7 @@ from tests.support import count_ddb_calls
 @pytest.fixture
 def pay(monkeypatch):
     fake = FakePayments()
-    monkeypatch.setattr(booking, "_payments", lambda: fake)
+    monkeypatch.setattr(booking_peers, "payments", lambda: fake)
     return fake
 
 

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from chalicelib.booking import peers as booking_peers
 from chalicelib.booking import service as booking
 from chalicelib.booking.models import LIVE, Booking, BookingLock, Session, WaitlistEntry
 from chalicelib.core import clock as core_clock
@@ -30,7 +31,7 @@ START = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 
 
 def _clear_tables():
-    from chalicelib.core.db import all_models
+    from chalicelib.domains import all_models
 
     for model in all_models():
         keys = [model._hash_keyname] + ([model._range_keyname] if model._range_keyname else [])
@@ -74,7 +75,7 @@ def check_counts(session_id: str) -> Session:
 @pytest.fixture
 def env(aws, clock, monkeypatch):
     fake = FakePayments()
-    monkeypatch.setattr(booking, "_payments", lambda: fake)
+    monkeypatch.setattr(booking_peers, "payments", lambda: fake)
     d = OutboxDrain()
     d.skip_existing()
     return fake, d
@@ -185,14 +186,14 @@ class BookingMachine(RuleBasedStateMachine):
         self.clock = core_clock.FrozenClock(START)
         core_clock.set_clock(self.clock)
         self.pay = FakePayments()
-        self._real = booking._payments
-        booking._payments = lambda: self.pay
+        self._real = booking_peers.payments
+        booking_peers.payments = lambda: self.pay
         self.drain = OutboxDrain()
         self.drain.skip_existing()
         self.patients = [make_patient(2) for _ in range(3)]
 
     def teardown(self):
-        booking._payments = self._real
+        booking_peers.payments = self._real
         core_clock.set_clock(None)
 
     @initialize(capacity=st.integers(1, 2))

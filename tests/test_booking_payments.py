@@ -53,6 +53,18 @@ def test_pay_confirm_then_cancel_refunds_in_full(api, world, wxpay, drain):  # n
     assert (o.status, o.refunded_fen) == ("refunded", 5000)
 
 
+def test_the_order_says_what_to_poll_until_the_booking_is_delivered(api, world, wxpay, drain):  # noqa: F811
+    doctor, alice = world
+    b = _book(api, alice, _publish(api, doctor))
+    order = api.get(f"/v1/orders/{b['order_id']}", token=alice.token).body
+    d = order["delivery"]
+    assert d["path"] == f"/v1/booking/bookings/{b['booking_id']}" and "confirmed" in d["ready"]
+    assert api.get(d["path"], token=alice.token).body[d["field"]] not in d["ready"]  # held, not yet paid
+    pay(api, wxpay, alice, b["order_id"])
+    drain()  # the order.paid event reaches booking (the stream → queue path on AWS)
+    assert api.get(d["path"], token=alice.token).body[d["field"]] in d["ready"]
+
+
 def test_unpaid_hold_released_by_payments_expiry(api, world, wxpay, clock, drain):  # noqa: F811
     doctor, alice = world
     sid = _publish(api, doctor, capacity=1)

@@ -88,3 +88,81 @@ def test_application_validation(api):
     assert api.post("/v1/doctor/application", {**APPLY, "title": "god"}, token=user.token).status == 400
     assert api.post("/v1/doctor/application", {**APPLY, "licence_no": "x"}, token=user.token).status == 400
     assert api.post("/v1/doctor/application", {**APPLY, "unknown": 1}, token=user.token).status == 400
+
+
+CITIES = {"北京协和医院": "北京", "上海华山医院": "上海", "广州中山医院": "广州"}
+SURNAMES = "王李张刘陈杨赵黄周吴"
+
+
+def seed_directory(n: int) -> list:
+    """n verified doctors through the real apply → verify path, spread over 3 hospitals,
+    4 departments, 10 surnames and 5 specialties."""
+    from chalicelib.accounts.models import Account
+    from chalicelib.core import clock
+    from chalicelib.core.http import Caller
+    from chalicelib.core.ids import new_id
+    from chalicelib.doctors import service
+    from chalicelib.doctors.schemas import DoctorApply
+
+    admin = Caller(new_id(), "admin")
+    made = []
+    for i in range(n):
+        hospital = list(CITIES)[i % 3]
+        body = DoctorApply(name=f"{SURNAMES[i % 10]}{'建国秀英伟芳'[i % 6]}{i}", hospital=hospital,
+                           department=["心内科", "骨科", "内分泌科", "儿科"][i % 4], city=CITIES[hospital],
+                           title="attending", specialties=[["高血压", "冠心病", "糖尿病", "骨折", "哮喘"][i % 5]],
+                           licence_no=f"LIC{i:08d}")
+        doctor = Caller(new_id(), "patient")
+        Account(doctor.account_id, phone_sealed="-", phone_masked="-", created_at=clock.now()).save()
+        service.apply(doctor, body)
+        service.verify(admin, doctor.account_id)
+        made.append(body)
+    return made
+
+
+def test_directory_searches_read_what_they_return(api):
+    """Every search Queries one key that holds exactly its matches: items read ≤ 2 × page size,
+    and a narrow search reads only its few matches — not the directory, page after page."""
+    from tests.support import count_items_read
+
+    made = seed_directory(36)
+    searches = {
+        "?q=王": lambda d: d.name.startswith("王"),
+        "?q=王建": lambda d: d.name.startswith("王建"),
+        "?q=冠心": lambda d: "冠心病" in d.specialties,
+        "?q=上海": lambda d: d.city == "上海" or d.hospital.startswith("上海"),
+        "?hospital=广州中山医院": lambda d: d.hospital == "广州中山医院",
+        "?hospital=北京协和医院&department=儿科": lambda d: d.hospital == "北京协和医院" and d.department == "儿科",
+        "?department=骨科": lambda d: d.department == "骨科",
+        "?city=上海": lambda d: d.city == "上海",
+        "?specialty=哮喘": lambda d: "哮喘" in d.specialties,
+        "": lambda d: True,
+    }
+    limit = 4
+    for search, match in searches.items():
+        expected = sorted(d.name for d in made if match(d))
+        seen, cursor, pages = [], None, 0
+        while True:
+            sep = "&" if search else "?"
+            url = f"/v1/doctors{search}{sep}limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+            with count_items_read() as reads:
+                r = api.get(url)
+            assert r.status == 200, (url, r.body)
+            assert reads["queries"] == 1 and reads["items"] <= 2 * limit, (url, reads)
+            assert reads["items"] <= max(len(r.body["items"]), 1), (url, reads, len(r.body["items"]))
+            seen += [d["name"] for d in r.body["items"]]
+            cursor, pages = r.body["next_cursor"], pages + 1
+            if not cursor:
+                break
+        assert sorted(seen) == expected, search
+        assert "bio" not in r.body["items"][0] or r.body["items"][0]["bio"] is None
+
+
+def test_directory_follows_a_profile_change(api):
+    doctor = make_doctor(api)
+    assert api.get("/v1/doctors?specialty=高血压").body["items"][0]["doctor_id"] == doctor.account_id
+    assert api.patch("/v1/doctor/profile", {"specialties": ["心衰"]}, token=doctor.token).status == 200
+    assert api.get("/v1/doctors?specialty=高血压").body["items"] == []
+    assert api.get("/v1/doctors?q=高血").body["items"] == []
+    assert [d["specialties"] for d in api.get("/v1/doctors?q=心衰").body["items"]] == [["心衰"]]
+    assert api.get("/v1/doctors?q=王医").body["items"][0]["specialties"] == ["心衰"]

@@ -3,20 +3,15 @@ least-privilege IAM, and the committed template current."""
 
 import json
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 
 import pytest
 from pynamodb.attributes import TTLAttribute
 
-from chalicelib.core.db import all_models
+from chalicelib.domains import all_models
 from infra import build
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATE = json.load(open(os.path.join(ROOT, "infra", "template.json")))
-DATA_SERVICES = ("dynamodb:", "s3:", "sqs:", "kms:", "ssm:")
 
 
 def _tables() -> dict[str, dict]:
@@ -49,6 +44,8 @@ def test_table_matches_model(model):
         assert sorted(declared[name]["KeySchema"], key=lambda k: k["KeyType"]) == \
             sorted(g["key_schema"], key=lambda k: k["KeyType"])
         assert declared[name]["Projection"]["ProjectionType"] == g["projection"]["ProjectionType"]
+        assert sorted(declared[name]["Projection"].get("NonKeyAttributes", [])) == \
+            sorted(g["projection"].get("NonKeyAttributes", []))
     ttl = [a.attr_name for a in model.get_attributes().values() if isinstance(a, TTLAttribute)]
     assert props.get("TimeToLiveSpecification", {}).get("AttributeName") == (ttl[0] if ttl else None)
     assert props.get("StreamSpecification", {}).get("StreamViewType") == getattr(model.Meta, "stream_view_type", None)
@@ -62,23 +59,6 @@ def test_no_undeclared_tables():
     assert set(_tables()) == names
 
 
-def _statements():
-    for res in TEMPLATE["Resources"].values():
-        for policy in res.get("Properties", {}).get("Policies", []):
-            yield from policy["PolicyDocument"]["Statement"]
-
-
-def test_iam_least_privilege():
-    statements = list(_statements())
-    assert statements
-    for st in statements:
-        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
-        for action in actions:
-            assert action != "*" and not action.endswith(":*"), action
-        if any(a.startswith(DATA_SERVICES) for a in actions):
-            assert st["Resource"] != "*", st
-
-
 def test_bucket_is_private_encrypted_tls_only():
     bucket = TEMPLATE["Resources"]["AttachmentsBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
@@ -86,24 +66,3 @@ def test_bucket_is_private_encrypted_tls_only():
         "SSEAlgorithm"] == "aws:kms"
     deny = TEMPLATE["Resources"]["AttachmentsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-
-
-@pytest.mark.enable_socket
-def test_merged_template_passes_cfn_lint():
-    """`chalice package --merge-template` (what is deployed) must lint clean."""
-    bin_dir = os.path.dirname(sys.executable)
-    out = tempfile.mkdtemp()
-    try:
-        env = {**os.environ, "AWS_DEFAULT_REGION": "cn-north-1"}
-        pkg = subprocess.run([os.path.join(bin_dir, "chalice"), "package", "--stage", "prod", "--merge-template",
-                              "infra/template.json", out], cwd=ROOT, env=env, capture_output=True, text=True,
-                             timeout=600)
-        assert pkg.returncode == 0, pkg.stdout + pkg.stderr
-        merged = json.load(open(os.path.join(out, "sam.json")))
-        stream = merged["Resources"]["OutboxDispatch"]["Properties"]["Events"]["OutboxDispatchDynamodbEventSource"]
-        assert stream["Properties"]["Stream"] == {"Fn::GetAtt": ["TableOutbox", "StreamArn"]}
-        lint = subprocess.run([os.path.join(bin_dir, "cfn-lint"), "--regions", "cn-north-1", "--",
-                               os.path.join(out, "sam.json")], capture_output=True, text=True, timeout=300)
-        assert lint.returncode == 0, lint.stdout + lint.stderr
-    finally:
-        shutil.rmtree(out, ignore_errors=True)

@@ -50,13 +50,17 @@ def test_notification_probes_are_refused(api, people, wxpay, clock):
     start_payment(api, alice, o.order_id)
     headers, body = wxpay.pay(o.order_id)
     calls_before = len(wxpay.calls)
-    tampered = body.replace(b'"summary": "ok"', b'"summary": "ko"')
+    tampered = body.replace(b'"resource_type": "encrypt-resource"', b'"resource_type": "encrypt-resourcE"')
+    assert tampered != body
     assert deliver(api, headers, tampered).status == 401
     reserialised = json.dumps(json.loads(body), indent=2).encode()
     assert deliver(api, headers, reserialised).status == 401
     assert deliver(api, {**headers, "Wechatpay-Serial": "UNKNOWN"}, body).status == 401
     assert deliver(api, {**headers, "Wechatpay-Signature": "AAAA"}, body).status == 401
     assert deliver(api, {"Content-Type": "application/json"}, body).status == 401
+    # a signature type the service does not support is refused even when the RSA signature is good
+    sm2 = wxpay.signed_headers(body, signature_type="WECHATPAY2-SM2-WITH-SM3")
+    assert deliver(api, sm2, body).status == 401
     assert len(wxpay.calls) == calls_before  # no outbound call for a refused notification
     stale_headers = wxpay.signed_headers(body, ts=int(clock.now().timestamp()) - 301)
     assert deliver(api, stale_headers, body).status == 401
@@ -195,6 +199,9 @@ def test_earnings_statement(api, people, wxpay, clock):
     month = clock.now().astimezone().strftime("%Y-%m")
     r = api.get(f"/v1/doctor/earnings?month={month}", token=doctor.token)
     assert r.status == 200 and r.body["net_fen"] == 3600 and len(r.body["entries"]) == 2
+    assert (r.body["gross_fen"], r.body["fee_fen"]) == (4000, 400)
+    for line in r.body["entries"]:  # each line shows what the patient paid, the platform's fee and the net
+        assert (line["gross_fen"], line["fee_fen"], line["net_fen"]) == (2000, 200, 1800)
     assert api.get("/v1/doctor/earnings?month=2026-13", token=doctor.token).status == 400
 
 
@@ -231,3 +238,58 @@ def test_authorization_matrix(api, people, wxpay):
     r1 = api.post(f"/v1/admin/orders/{o.order_id}/refund", {"reason": "纠纷", "amount_fen": 800}, token=admin.token, headers=h)
     r2 = api.post(f"/v1/admin/orders/{o.order_id}/refund", {"reason": "纠纷", "amount_fen": 800}, token=admin.token, headers=h)
     assert r1.status == r2.status == 201 and r1.body["refund_id"] == r2.body["refund_id"]
+
+
+def test_callback_answered_500_is_retried_on_wechat_schedule_and_credited_once(api, people, wxpay, drain, clock,
+                                                                              monkeypatch):
+    """The sandbox retries like WeChat Pay (15 s, 15 s, 30 s, … until a 2xx) on the clock; the
+    API's first answer is a real 500 (the durable write failed), the retry is credited once."""
+    from urllib.parse import urlsplit
+
+    from chalicelib.payments.sandbox import RETRY_AFTER_S
+
+    _, doctor, alice, _ = people
+    o = order_for(alice, doctor)
+    start_payment(api, alice, o.order_id)
+    wxpay.notifier.post = lambda url, headers, body: deliver(api, headers, body, urlsplit(url).path).status
+    real_settle, failures = service.settle_paid, []
+
+    def settle_fails_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("DynamoDB throttled the write")
+        return real_settle(*args, **kwargs)
+
+    monkeypatch.setattr(service, "settle_paid", settle_fails_once)
+    assert wxpay.deliver_payment(o.order_id) == 500
+    assert Order.get(o.order_id).status == "created" and ledger_total() == 0
+    clock.advance(seconds=RETRY_AFTER_S[0] - 1)
+    assert wxpay.notifier.tick() == 0  # not a second early
+    clock.advance(seconds=1)
+    assert wxpay.notifier.tick() == 1
+    assert [status for _, status in wxpay.notifier.attempts] == [500, 204]
+    assert Order.get(o.order_id).status == "paid"
+    assert drain().count("order.paid") == 1 and ledger_total(o.order_id) == 4800
+    # answered: no further attempt, however long we wait
+    clock.advance(hours=25)
+    assert wxpay.notifier.tick() == 0 and wxpay.notifier.pending() == 0
+    assert drain() == [] and ledger_total(o.order_id) == 4800
+
+
+def test_unanswered_callbacks_follow_wechat_schedule_then_stop(api, people, wxpay, clock):
+    from chalicelib.payments.sandbox import RETRY_AFTER_S
+
+    _, doctor, alice, _ = people
+    o = order_for(alice, doctor)
+    start_payment(api, alice, o.order_id)
+    times = []
+    wxpay.notifier.post = lambda url, headers, body: times.append(int(headers["Wechatpay-Timestamp"])) or 503
+    start = wxpay.now()
+    wxpay.deliver_payment(o.order_id)
+    clock.advance(seconds=RETRY_AFTER_S[0] + RETRY_AFTER_S[1])
+    assert wxpay.notifier.tick() == 2  # two attempts fell due
+    clock.advance(hours=30)  # a jump runs every attempt that fell due meanwhile, in order, then stops
+    assert wxpay.notifier.tick() == len(RETRY_AFTER_S) - 2
+    assert wxpay.notifier.pending() == 0
+    assert len(times) == 1 + len(RETRY_AFTER_S) == 16 and sum(RETRY_AFTER_S) == 24 * 3600 + 4 * 60
+    assert times[:3] == [start, start + 30, start + 30] and times[3] == start + 30 + 30 * 3600  # each signed anew

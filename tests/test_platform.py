@@ -33,7 +33,7 @@ def test_idempotent_create_returns_first_response(api):
     again = api.post("/v1/me/profiles", PROFILE, token=user.token, headers=h)
     assert first.status == again.status == 201
     assert first.body == again.body
-    profiles = api.get("/v1/me/profiles", token=user.token).body
+    profiles = api.get("/v1/me/profiles", token=user.token).body["items"]
     assert len([p for p in profiles if p["relation"] == "spouse"]) == 1
     # same key, different body: refused, nothing created
     other = api.post("/v1/me/profiles", {**PROFILE, "real_name": "王五"}, token=user.token, headers=h)

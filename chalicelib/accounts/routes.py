@@ -1,6 +1,6 @@
 """Accounts routes: SMS login, tokens, the caller's account and the profiles it manages."""
 
-from chalicelib.core.http import Api, Ctx
+from chalicelib.core.http import Api, Ctx, ListOf
 from chalicelib.core.lazy import lazy_module
 
 service = lazy_module("chalicelib.accounts.service")
@@ -26,9 +26,10 @@ def refresh(ctx: Ctx):
     return service.refresh(ctx.body.refresh_token)
 
 
-@api.route("/v1/auth/logout", "POST", request="LogoutRequest", response="Ok", summary="Revoke this session")
+@api.route("/v1/auth/logout", "POST", auth=False, request="LogoutRequest", response="Ok",
+           summary="Revoke this session: the refresh token identifies it, so an expired access token is fine")
 def logout(ctx: Ctx):
-    service.logout(ctx.caller, ctx.body.refresh_token)
+    service.logout(None, ctx.body.refresh_token)
     return {"ok": True}
 
 
@@ -42,9 +43,10 @@ def patch_me(ctx: Ctx):
     return service.update_me(ctx.caller, ctx.body.display_name)
 
 
-@api.route("/v1/me/profiles", "GET", response="ProfileList", summary="Patient profiles (就诊人) this account manages")
+@api.route("/v1/me/profiles", "GET", query="ListQuery", response=ListOf("ProfileOut"),
+           summary="Patient profiles (就诊人) this account manages")
 def list_profiles(ctx: Ctx):
-    return service.list_profiles(ctx.caller)
+    return service.profiles_page(ctx.caller, ctx.query.limit, ctx.query.cursor)
 
 
 @api.route("/v1/me/profiles", "POST", request="ProfileCreate", response="ProfileOut", status=201, idempotent=True,

@@ -2,20 +2,32 @@
 
 import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, RootModel, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, field_validator
 
 from chalicelib.core import clock
-from chalicelib.core.schemas import Ok, Request, Response  # noqa: F401  (Ok is named by routes)
+from chalicelib.core.schemas import (  # noqa: F401  (Ok is named by routes)
+    DateStr,
+    ListQuery,
+    Name,
+    Ok,
+    Request,
+    Response,
+    Timestamp,
+    Token,
+    fold_digits,
+)
 
-_PHONE = re.compile(r"^1[3-9]\d{9}$")
-_ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
+_PHONE = re.compile(r"^1[3-9][0-9]{9}$")
+_ID_NUMBER = re.compile(r"^[0-9]{17}[0-9X]$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def normalize_phone(value: str) -> str:
-    v = re.sub(r"[\s-]", "", value)
+    """ASCII digits only: full-width digits (as Chinese IMEs type them) are folded to ASCII first, so
+    both spellings are one account and one rate-limit bucket; any other digit script is refused."""
+    v = re.sub(r"[\s-]", "", fold_digits(value))
     if v.startswith("+86"):
         v = v[3:]
     elif v.startswith("0086"):
@@ -27,7 +39,7 @@ def normalize_phone(value: str) -> str:
 
 def check_id_number(value: str) -> str:
     """Resident ID (GB 11643): 18 characters with an ISO 7064 MOD 11-2 check digit."""
-    v = value.upper()
+    v = fold_digits(value).upper().replace("Ｘ", "X")
     if not _ID_NUMBER.match(v):
         raise ValueError("must be an 18-character resident ID number")
     total = sum(int(d) * w for d, w in zip(v[:17], _ID_WEIGHTS, strict=True))
@@ -36,10 +48,13 @@ def check_id_number(value: str) -> str:
     return v
 
 
-class SmsCodeRequest(Request):
-    phone: str = Field(max_length=20, description="Mainland mobile number, optionally +86")
+Phone = Annotated[str, AfterValidator(normalize_phone)]
+IdNumber = Annotated[str, AfterValidator(lambda v: check_id_number(v) if v else None)]  # "" = none
+OtpCode = Annotated[str, BeforeValidator(fold_digits), StringConstraints(pattern=r"^[0-9]{6}$")]
 
-    _n = field_validator("phone")(normalize_phone)
+
+class SmsCodeRequest(Request):
+    phone: Phone = Field(max_length=20, description="Mainland mobile number, optionally +86 (ASCII or full-width digits)")
 
 
 class SmsCodeSent(Response):
@@ -49,14 +64,12 @@ class SmsCodeSent(Response):
 
 
 class TokenRequest(Request):
-    phone: str = Field(max_length=20)
-    code: str = Field(pattern=r"^\d{6}$")
-
-    _n = field_validator("phone")(normalize_phone)
+    phone: Phone = Field(max_length=20)
+    code: OtpCode
 
 
 class RefreshRequest(Request):
-    refresh_token: str = Field(min_length=10, max_length=200)
+    refresh_token: Token = Field(min_length=10, max_length=200)
 
 
 class AccountOut(Response):
@@ -64,7 +77,7 @@ class AccountOut(Response):
     role: str
     phone_masked: str
     display_name: str | None = None
-    created_at: str
+    created_at: Timestamp
 
 
 class TokenPair(Response):
@@ -81,15 +94,10 @@ Gender = Literal["male", "female"]
 
 class ProfileCreate(Request):
     relation: Relation
-    real_name: str = Field(min_length=1, max_length=40)
+    real_name: Name = Field(min_length=1, max_length=40)
     gender: Gender
     birth_date: date
-    id_number: str | None = Field(default=None, max_length=18)
-
-    @field_validator("id_number")
-    @classmethod
-    def _id(cls, v: str | None) -> str | None:
-        return check_id_number(v) if v else None
+    id_number: IdNumber | None = Field(default=None, max_length=18)
 
     @field_validator("birth_date")
     @classmethod
@@ -102,12 +110,10 @@ class ProfileCreate(Request):
 
 
 class ProfileUpdate(Request):
-    real_name: str | None = Field(default=None, min_length=1, max_length=40)
+    real_name: Name | None = Field(default=None, min_length=1, max_length=40)
     gender: Gender | None = None
     birth_date: date | None = None
-    id_number: str | None = Field(default=None, max_length=18)
-
-    _id = field_validator("id_number")(lambda v: check_id_number(v) if v else None)
+    id_number: IdNumber | None = Field(default=None, max_length=18)
     _bd = field_validator("birth_date")(ProfileCreate._bd.__func__)
 
 
@@ -116,9 +122,9 @@ class ProfileOut(Response):
     relation: str
     real_name: str
     gender: str
-    birth_date: str
+    birth_date: DateStr
     id_number_masked: str | None = None
-    created_at: str
+    created_at: Timestamp
 
 
 class MeOut(AccountOut):
@@ -126,12 +132,9 @@ class MeOut(AccountOut):
 
 
 class MeUpdate(Request):
-    display_name: str = Field(min_length=1, max_length=40)
+    display_name: Name = Field(min_length=1, max_length=40)
 
 
 class LogoutRequest(Request):
-    refresh_token: str = Field(min_length=10, max_length=200)
+    refresh_token: Token = Field(min_length=10, max_length=200)
 
-
-class ProfileList(RootModel[list[ProfileOut]]):
-    pass

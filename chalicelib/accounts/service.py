@@ -10,6 +10,7 @@ import hmac
 import secrets
 import sys
 from datetime import timedelta
+from typing import NoReturn
 
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 
@@ -21,6 +22,7 @@ from chalicelib.core.errors import NotFound, TooManyRequests, Unauthorized
 from chalicelib.core.ids import new_id
 from chalicelib.core.observability import logger
 from chalicelib.core.outbox import emit, transaction
+from chalicelib.core.pagination import Page, parse_limit, query_page
 from chalicelib.core.tokens import issue_access_token
 
 from .models import Account, PhoneLink, Profile, RefreshToken, SmsCode, TokenFamily
@@ -58,26 +60,47 @@ def send_sms_code(phone: str, source_ip: str) -> dict:
 
 
 def _consume_code(index: str, code: str) -> None:
+    """Count the guess, then check it: each guess first takes one of the code's ``sms_max_tries``
+    slots with a single conditional UpdateItem (live, unused, fewer tries than the limit), and
+    only a guess that got a slot is compared. DynamoDB applies conditional updates to one item
+    one at a time, so however many guesses arrive at once, at most ``sms_max_tries`` are ever
+    checked; the rest are refused unread. A right guess then consumes the code (``used`` false →
+    true), so two right guesses at once log in once."""
     s = get_settings()
+    now = clock.now()
+    rec = SmsCode(index)
     try:
-        rec = SmsCode.get(index, consistent_read=True)
-    except SmsCode.DoesNotExist:
-        raise Unauthorized("the code is wrong or has expired", code="invalid_code")
-    if rec.used or rec.expires_at <= clock.now():
-        raise Unauthorized("the code is wrong or has expired", code="invalid_code")
-    if rec.tries >= s.sms_max_tries:
-        raise TooManyRequests("too many wrong codes; request a new one", code="too_many_attempts")
+        rec.update(actions=[SmsCode.tries.add(1)],
+                   condition=SmsCode.phone_index.exists() & (SmsCode.used == False)  # noqa: E712
+                   & (SmsCode.expires_at > now) & (SmsCode.tries < s.sms_max_tries))
+    except UpdateError as exc:
+        if not _condition_failed(exc):
+            raise
+        _refuse_guess(index, now, s.sms_max_tries)
     if not hmac.compare_digest(rec.code_hash, _code_hash(index, code)):
-        try:
-            rec.update(actions=[SmsCode.tries.add(1)], condition=SmsCode.tries < s.sms_max_tries)
-        except UpdateError:
-            pass
         raise Unauthorized("the code is wrong or has expired", code="invalid_code")
     try:
         rec.update(actions=[SmsCode.used.set(True)],
                    condition=(SmsCode.used == False) & (SmsCode.code_hash == rec.code_hash))  # noqa: E712
-    except UpdateError:
+    except UpdateError as exc:
+        if not _condition_failed(exc):
+            raise
         raise Unauthorized("the code is wrong or has expired", code="invalid_code")
+
+
+def _condition_failed(exc: UpdateError) -> bool:
+    return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+def _refuse_guess(index: str, now, max_tries: int) -> NoReturn:
+    """The guess got no slot: say why (read only on this refused path)."""
+    try:
+        rec = SmsCode.get(index, consistent_read=True)
+    except SmsCode.DoesNotExist:
+        raise Unauthorized("the code is wrong or has expired", code="invalid_code")
+    if not rec.used and rec.expires_at > now and rec.tries >= max_tries:
+        raise TooManyRequests("too many wrong codes; request a new one", code="too_many_attempts")
+    raise Unauthorized("the code is wrong or has expired", code="invalid_code")
 
 
 def _account_for_phone(phone: str, index: str) -> Account:
@@ -162,11 +185,14 @@ def refresh(raw: str) -> TokenPair:
 
 
 def logout(caller, raw: str) -> None:
+    """Revoke the session family the refresh token belongs to. The refresh token identifies the
+    session, so this works with an expired access token (``caller`` is then None); with a valid
+    access token, it must be the same account's."""
     try:
         rec = _parse_refresh(raw)
     except Unauthorized:
         return  # logging out with a dead token is already the desired state
-    if rec.account_id == caller.account_id:
+    if caller is None or rec.account_id == caller.account_id:
         _revoke_family(rec.family_id)
 
 
@@ -212,9 +238,11 @@ def update_me(caller, display_name: str) -> MeOut:
     return me(caller)
 
 
-def set_role(account_id: str, role: str) -> None:
-    """Called by the doctors service when an operator verifies a doctor."""
-    Account(account_id).update(actions=[Account.role.set(role)], condition=Account.account_id.exists())
+def set_role(account_id: str, role: str, display_name: str | None = None) -> None:
+    """Called by the doctors service when an operator verifies a doctor (with the doctor's name, so
+    the doctor's own ``/v1/me`` shows it)."""
+    actions = [Account.role.set(role)] + ([Account.display_name.set(display_name)] if display_name else [])
+    Account(account_id).update(actions=actions, condition=Account.account_id.exists())
 
 
 MAX_PROFILES = 10
@@ -222,6 +250,24 @@ MAX_PROFILES = 10
 
 def list_profiles(caller) -> list[ProfileOut]:
     return [profile_out(p) for p in Profile.query(caller.account_id)]
+
+
+def profiles_page(caller, limit: int | None, cursor: str | None) -> Page:
+    """One Query per page, like every list."""
+    page = query_page(Profile, Profile.query, caller.account_id, limit=parse_limit(str(limit) if limit else None),
+                      cursor=cursor)
+    return Page([profile_out(p) for p in page.items], page.next_cursor)
+
+
+def profile_names(keys) -> dict[tuple[str, str], str]:
+    """(account_id, profile_id) → the profile's name, for other domains' list rows: one
+    BatchGetItem per 100 keys, never a call per row."""
+    wanted = list(dict.fromkeys(keys))
+    out: dict[tuple[str, str], str] = {}
+    for start in range(0, len(wanted), 100):
+        for p in Profile.batch_get(wanted[start:start + 100], attributes_to_get=["account_id", "profile_id", "real_name"]):
+            out[(p.account_id, p.profile_id)] = p.real_name
+    return out
 
 
 def get_profile(account_id: str, profile_id: str) -> Profile:

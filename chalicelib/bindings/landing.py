@@ -30,10 +30,19 @@ def doctor_page(code: str, kind: str, doctor) -> str:
     return TEMPLATE.format(title=escape(f"{doctor.name} 医生 · 随诊报到"), body=body)
 
 
-def invalid_page(message: str) -> str:
-    body = (f'<h1>二维码无效</h1><p class="muted">{escape(message)}</p>'
-            '<p class="note">请向医生索取新的二维码后再扫码。</p>')
-    return TEMPLATE.format(title="二维码无效 · 随诊", body=body)
+INVALID_PAGES = {
+    # an expired live code (60 s) or visit slip: the doctor can show a fresh one
+    "code_expired": ("二维码已过期，请让医生刷新", "医生的随诊二维码会定时更新，请让医生在App中刷新后重新扫码。"),
+    # never issued, tampered with, or revoked by the doctor
+    "code_invalid": ("二维码无效", "请确认扫描的是医生本人出示的随诊二维码，或向医生索取新的二维码。"),
+}
+
+
+def invalid_page(reason: str) -> str:
+    """The zh-CN page for a code that does not open a doctor: expired and invalid told apart."""
+    title, note = INVALID_PAGES.get(reason, INVALID_PAGES["code_invalid"])
+    body = f'<h1 id="code-state">{escape(title)}</h1><p class="note">{escape(note)}</p>'
+    return TEMPLATE.format(title=escape(f"{title} · 随诊"), body=body)
 
 
 def qr_image(url: str, kind: str) -> bytes:

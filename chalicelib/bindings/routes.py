@@ -71,8 +71,14 @@ def landing_page(ctx: Ctx, code: str):
     try:
         kind, doctor = service.resolve_code(code)
     except NotFound as exc:
-        return HttpResponse(body=landing.invalid_page(exc.message), status_code=404, headers=headers)
+        return HttpResponse(body=landing.invalid_page(exc.code), status_code=404, headers=headers)
     return HttpResponse(body=landing.doctor_page(code, kind, doctor), status_code=200, headers=headers)
+
+
+@api.route("/v1/consents/{kind}", "GET", auth=False, response="ConsentOut", errors=(404,),
+           summary="A consent text and its current version (kind: binding — sharing health data with the doctor)")
+def consent(ctx: Ctx, kind: str):
+    return service.consent_text(kind)
 
 
 @api.route("/v1/codes/{code}", "GET", roles=("patient",), response="CodeInfo", errors=(404,),
@@ -113,10 +119,17 @@ def end(ctx: Ctx, binding_id: str):
 # --- doctor side -----------------------------------------------------------------------------
 
 @api.route("/v1/doctor/patients", "GET", roles=DOCTOR, query="PatientsQuery", response=ListOf("BindingOut"),
-           summary="The doctor's bound patients (filter by group, search by name)")
+           summary="The doctor's bound patients (filter by group); to search by name use POST …/patients/search")
 def patients(ctx: Ctx):
     q = ctx.query
-    return service.patients(ctx.caller, q.group, q.q, q.limit, q.cursor)
+    return service.patients(ctx.caller, q.group, None, q.limit, q.cursor)
+
+
+@api.route("/v1/doctor/patients/search", "POST", roles=DOCTOR, request="PatientSearch", response=ListOf("BindingOut"),
+           summary="Search the doctor's bound patients by name (in the body: a name never goes in a URL)")
+def search_patients(ctx: Ctx):
+    b = ctx.body
+    return service.patients(ctx.caller, b.group, b.q, b.limit, b.cursor)
 
 
 @api.route("/v1/admin/doctors/{doctor_id}/bindings", "GET", roles=("admin",), query="StatusQuery",
@@ -126,10 +139,10 @@ def admin_doctor_bindings(ctx: Ctx, doctor_id: str):
     return service.doctor_bindings_for_operator(ctx.caller, doctor_id, q.status, q.limit, q.cursor, ctx.request_id)
 
 
-@api.route("/v1/doctor/binding-requests", "GET", roles=DOCTOR, response="BindingList",
+@api.route("/v1/doctor/binding-requests", "GET", roles=DOCTOR, query="ListQuery", response=ListOf("BindingDetail"),
            summary="Pending binding requests with their visit evidence (audited)")
 def pending(ctx: Ctx):
-    return service.pending_requests(ctx.caller, ctx.request_id)
+    return service.pending_requests(ctx.caller, ctx.request_id, ctx.query.limit, ctx.query.cursor)
 
 
 @api.route("/v1/doctor/bindings/{binding_id}/approve", "POST", roles=DOCTOR, response="BindingOut",

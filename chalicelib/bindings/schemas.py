@@ -3,27 +3,36 @@
 from datetime import date
 from typing import Literal
 
-from pydantic import Field, RootModel, field_validator
+from pydantic import Field
 
-from chalicelib.accounts.schemas import normalize_phone
-from chalicelib.core.schemas import ListQuery, Request, Response
+from chalicelib.accounts.schemas import Phone
+from chalicelib.core.schemas import DateStr, ListQuery, Name, Request, Response, Text, Timestamp, Token
+from chalicelib.doctors.schemas import DoctorBrief, DoctorCard
 
 VisitType = Literal["outpatient", "inpatient", "surgery"]
 
 
 class Consent(Request):
     accepted: bool = Field(description="Separate consent (PIPL) to share health data with this doctor")
-    version: str = Field(min_length=1, max_length=20)
+    version: Token = Field(min_length=1, max_length=20,
+                           description="the version of GET /v1/consents/binding the patient was shown")
+
+
+class ConsentOut(Response):
+    kind: str
+    version: str = Field(description="send this version back when the patient accepts")
+    title: str
+    text: str
 
 
 class ScanRequest(Request):
-    code: str = Field(min_length=10, max_length=400)
-    profile_id: str = Field(min_length=1, max_length=40)
+    code: Token = Field(min_length=10, max_length=400)
+    profile_id: Token = Field(min_length=1, max_length=40)
     visit_date: date
     visit_type: VisitType
-    hospital: str = Field(min_length=2, max_length=80)
-    diagnosis: str | None = Field(default=None, max_length=500)
-    attachment_ids: list[str] = Field(default_factory=list, max_length=9)
+    hospital: Name = Field(min_length=2, max_length=80)
+    diagnosis: Text | None = Field(default=None, max_length=500)
+    attachment_ids: list[Token] = Field(default_factory=list, max_length=9)
     consent: Consent
 
 
@@ -35,29 +44,26 @@ class BindingOut(Response):
     status: str
     code_kind: str
     groups: list[str]
-    requested_at: str
-    activated_at: str | None = None
-    ended_at: str | None = None
-    free_until: str | None = None
+    requested_at: Timestamp
+    activated_at: Timestamp | None = None
+    ended_at: Timestamp | None = None
+    free_until: Timestamp | None = None
     free_messages: int
     reject_reason: str | None = None
+    doctor: DoctorBrief | None = Field(default=None, description="the patient's lists: who the doctor is")
 
 
 class BindingDetail(BindingOut):
     """With the visit evidence (health data: every read is audited)."""
 
     patient_account_id: str
-    visit_date: str
+    visit_date: DateStr
     visit_type: str
     hospital: str
     diagnosis: str | None = None
     attachment_ids: list[str]
     consent_version: str
-    consent_at: str
-
-
-class BindingList(RootModel[list[BindingDetail]]):
-    pass
+    consent_at: Timestamp
 
 
 class ScanResult(BindingOut):
@@ -67,7 +73,7 @@ class ScanResult(BindingOut):
 class LiveCode(Response):
     code: str
     url: str
-    expires_at: str
+    expires_at: Timestamp
     expires_in: int
 
 
@@ -77,21 +83,20 @@ class StoredCode(Response):
     url: str
     status: str
     label: str | None = None
-    created_at: str
-    expires_at: str | None = None
+    created_at: Timestamp
+    expires_at: Timestamp | None = None
 
 
 class SlipCreate(Request):
-    label: str | None = Field(default=None, max_length=60, description="e.g. the visit it is for")
-    patient_phone: str | None = Field(default=None, max_length=20)
+    label: Name | None = Field(default=None, max_length=60, description="e.g. the visit it is for")
+    patient_phone: Phone | None = Field(default=None, max_length=20)
     valid_hours: int = Field(default=24, ge=1, le=24)
 
-    _p = field_validator("patient_phone")(lambda v: normalize_phone(v) if v else None)
 
 
 class CodeInfo(Response):
     kind: str
-    doctor: dict
+    doctor: DoctorCard
 
 
 class FollowUpSettings(Response):
@@ -107,8 +112,14 @@ class FollowUpSettingsUpdate(Request):
 
 
 class PatientsQuery(ListQuery):
-    group: str | None = Field(default=None, max_length=20)
-    q: str | None = Field(default=None, max_length=40)
+    group: Name | None = Field(default=None, max_length=20)
+
+
+class PatientSearch(ListQuery):
+    """In a POST body: a patient's name never travels in a request line (access logs)."""
+
+    group: Name | None = Field(default=None, max_length=20)
+    q: Name = Field(min_length=1, max_length=40, description="part of the patient's name")
 
 
 class StatusQuery(ListQuery):
@@ -116,8 +127,8 @@ class StatusQuery(ListQuery):
 
 
 class RejectBody(Request):
-    reason: str = Field(min_length=1, max_length=200)
+    reason: Text = Field(min_length=1, max_length=200)
 
 
 class GroupsBody(Request):
-    groups: list[str] = Field(max_length=10)
+    groups: list[Name] = Field(max_length=10)

@@ -23,12 +23,13 @@ from chalicelib.core.outbox import emit, transaction
 from chalicelib.core.pagination import Page, parse_limit, query_page
 from chalicelib.doctors import service as doctors
 
-from . import codes
+from . import codes, consents
 from .models import Binding, BindingPair, DoctorCode, DoctorSettings
 from .schemas import (
     BindingDetail,
     BindingOut,
     CodeInfo,
+    ConsentOut,
     FollowUpSettings,
     LiveCode,
     ScanRequest,
@@ -70,17 +71,46 @@ def group_members(doctor_id: str, group: str) -> list[Binding]:
                                                filter_condition=Binding.groups.contains(group))]
 
 
+def _group_filter(groups: list[str] | None):
+    filt = None
+    for g in groups or []:
+        c = Binding.groups.contains(g)
+        filt = c if filt is None else (filt | c)
+    return filt
+
+
+def active_binding_ids_page(doctor_id: str, groups: list[str] | None, cursor: str | None,
+                            limit: int = 1000) -> Page:
+    """Internal, for messaging's group send: one Query page of the ids of the doctor's active
+    bindings, only those in any of ``groups`` when given. Blocked, ended and pending never appear."""
+    page = query_page(Binding, Binding.by_doctor.query, doctor_id, Binding.status_key.startswith("active#"),
+                      filter_condition=_group_filter(groups), limit=limit, cursor=cursor)
+    return Page([b.binding_id for b in page.items], page.next_cursor)
+
+
+def count_active(doctor_id: str, groups: list[str] | None) -> int:
+    """Internal: how many active bindings ``active_binding_ids_page`` would list (Query, Select=COUNT)."""
+    return Binding.by_doctor.count(doctor_id, Binding.status_key.startswith("active#"),
+                                   filter_condition=_group_filter(groups))
+
+
 def follow_up_settings(doctor_id: str) -> tuple[int, int, int]:
     s = _settings(doctor_id)
     return s.free_days, s.free_messages, s.visit_window_days
 
 
-def get_binding_for_participant(caller, binding_id: str) -> Binding:
-    """The binding if the caller is its doctor, the account managing its profile, or an admin."""
+def get_binding(binding_id: str) -> Binding:
+    """Internal, for other domains acting on this domain's events (not on a user's behalf, so
+    no caller to authorize): the binding, or 404."""
     try:
-        b = Binding.get(binding_id)
+        return Binding.get(binding_id)
     except Binding.DoesNotExist:
         raise NotFound("binding not found")
+
+
+def get_binding_for_participant(caller, binding_id: str) -> Binding:
+    """The binding if the caller is its doctor, the account managing its profile, or an admin."""
+    b = get_binding(binding_id)
     if caller.is_admin or caller.account_id in (b.doctor_id, b.patient_account_id):
         return b
     raise NotFound("binding not found")
@@ -220,18 +250,30 @@ def resolve_code(code: str) -> tuple[str, object]:
     live = codes.verify_live(code)
     if live is not None:
         return "live", doctors.get_verified(live["d"])
+    if codes.signed_live(code) is not None:
+        raise NotFound("this code has expired", code="code_expired")
     try:
         c = DoctorCode.get(code)
     except (DoctorCode.DoesNotExist, ValueError):
-        raise NotFound("this code is not valid")
-    if _effective_status(c) != "active":
-        raise NotFound("this code has expired or was revoked")
+        raise NotFound("this code is not valid", code="code_invalid")
+    status = _effective_status(c)
+    if status == "expired":
+        raise NotFound("this code has expired", code="code_expired")
+    if status != "active":
+        raise NotFound("this code was revoked", code="code_invalid")
     return c.kind, doctors.get_verified(c.doctor_id)
+
+
+def consent_text(kind: str) -> ConsentOut:
+    c = consents.current(kind)
+    if c is None:
+        raise NotFound("no such consent", code="consent_not_found")
+    return ConsentOut(kind=c.kind, version=c.version, title=c.title, text=c.text)
 
 
 def code_info(code: str) -> CodeInfo:
     kind, d = resolve_code(code)
-    return CodeInfo(kind=kind, doctor=doctors.card(d).model_dump())
+    return CodeInfo(kind=kind, doctor=doctors.card(d))
 
 
 # --- scan → binding --------------------------------------------------------------------------
@@ -245,6 +287,10 @@ def _check_visit(body: ScanRequest, window_days: int) -> None:
                             code="visit_too_old")
     if not body.consent.accepted:
         raise Unprocessable("consent to share health data with this doctor is required", code="consent_required")
+    required = consents.current("binding").version
+    if body.consent.version != required:
+        raise Unprocessable(f"the consent text has changed: show GET /v1/consents/binding (version {required}) "
+                            "and send its version once the patient accepts", code="consent_outdated")
 
 
 def _invalid_code(caller) -> NotFound:
@@ -436,7 +482,9 @@ def detail(caller, binding_id: str, request_id: str) -> BindingDetail:
 def my_doctors(caller, status: str, limit: int | None, cursor: str | None) -> Page:
     page = query_page(Binding, Binding.by_patient.query, caller.account_id, Binding.status_key.startswith(f"{status}#"),
                       limit=parse_limit(str(limit) if limit else None), cursor=cursor)
-    return Page([binding_out(b) for b in page.items], page.next_cursor)
+    cards = doctors.briefs(b.doctor_id for b in page.items)  # one BatchGetItem for the page
+    return Page([binding_out(b).model_copy(update={"doctor": cards.get(b.doctor_id)}) for b in page.items],
+                page.next_cursor)
 
 
 def patients(caller, group: str | None, q: str | None, limit: int | None, cursor: str | None) -> Page:
@@ -462,10 +510,11 @@ def doctor_bindings_for_operator(caller, doctor_id: str, status: str, limit: int
     return Page([binding_out(b) for b in page.items], page.next_cursor)
 
 
-def pending_requests(caller, request_id: str) -> list[BindingDetail]:
-    items = list(Binding.by_doctor.query(caller.account_id, Binding.status_key.startswith("pending#"), limit=100))
-    _audit_read(caller, items, request_id)
-    return [binding_detail(b) for b in items]
+def pending_requests(caller, request_id: str, limit: int | None = None, cursor: str | None = None) -> Page:
+    page = query_page(Binding, Binding.by_doctor.query, caller.account_id, Binding.status_key.startswith("pending#"),
+                      limit=parse_limit(str(limit) if limit else None), cursor=cursor)
+    _audit_read(caller, page.items, request_id)
+    return Page([binding_detail(b) for b in page.items], page.next_cursor)
 
 
 def get_settings_for(caller) -> FollowUpSettings:

@@ -43,9 +43,10 @@ def cancel_session(ctx: Ctx, session_id: str):
 
 
 @api.route("/v1/doctor/booking/sessions/{session_id}/bookings", "GET", roles=("doctor", "admin"),
-           response="Roster", errors=(404,), summary="Who is booked in a session (the doctor's own; operators)")
+           query="ListQuery", response=ListOf("RosterEntry"), errors=(404,),
+           summary="Who is booked in a session, with each patient's name (the doctor's own; operators)")
 def roster(ctx: Ctx, session_id: str):
-    return service.roster(ctx.caller, session_id)
+    return service.roster(ctx.caller, session_id, ctx.query.limit, ctx.query.cursor)
 
 
 @api.route("/v1/doctor/booking/demand", "GET", roles=DOCTOR, query="DemandQuery", response="Demand",

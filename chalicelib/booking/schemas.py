@@ -3,9 +3,10 @@
 import datetime as dt
 from typing import Literal
 
-from pydantic import Field, RootModel, model_validator
+from pydantic import Field, model_validator
 
-from chalicelib.core.schemas import ListQuery, Ok, Request, Response  # noqa: F401  (Ok: named by routes)
+from chalicelib.core.schemas import DateStr, ListQuery, Name, Ok, Request, Response, Text, Timestamp, Token  # noqa: F401
+from chalicelib.doctors.schemas import DoctorBrief
 
 Audience = Literal["bound", "invited"]
 
@@ -14,14 +15,14 @@ class SessionCreate(Request):
     date: dt.date = Field(description="Asia/Shanghai date of the session")
     start_time: dt.time = Field(description="Asia/Shanghai wall-clock start, e.g. 08:30")
     end_time: dt.time
-    hospital: str = Field(min_length=1, max_length=100)
-    campus: str | None = Field(default=None, max_length=100)
-    room: str | None = Field(default=None, max_length=100)
+    hospital: Name = Field(min_length=1, max_length=100)
+    campus: Name | None = Field(default=None, max_length=100)
+    room: Name | None = Field(default=None, max_length=100)
     capacity: int = Field(ge=1, le=200)
     fee_fen: int = Field(ge=0, le=10_000_00)
     audience: Audience = Field(default="bound", description="bound: any patient with an active binding; "
                                                             "invited: only patients the doctor assigns from a request")
-    note: str | None = Field(default=None, max_length=500)
+    note: Text | None = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
     def _times(self):
@@ -32,29 +33,29 @@ class SessionCreate(Request):
 
 class SessionUpdate(Request):
     capacity: int | None = Field(default=None, ge=1, le=200)
-    hospital: str | None = Field(default=None, min_length=1, max_length=100)
-    campus: str | None = Field(default=None, max_length=100)
-    room: str | None = Field(default=None, max_length=100)
+    hospital: Name | None = Field(default=None, min_length=1, max_length=100)
+    campus: Name | None = Field(default=None, max_length=100)
+    room: Name | None = Field(default=None, max_length=100)
     fee_fen: int | None = Field(default=None, ge=0, le=10_000_00)
     audience: Audience | None = None
-    note: str | None = Field(default=None, max_length=500)
+    note: Text | None = Field(default=None, max_length=500)
 
 
 class Reason(Request):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class OptionalReason(Request):
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Text | None = Field(default=None, max_length=500)
 
 
 class SessionOut(Response):
     session_id: str
     doctor_id: str
     status: str
-    date: str
-    starts_at: str
-    ends_at: str
+    date: DateStr
+    starts_at: Timestamp
+    ends_at: Timestamp
     hospital: str
     campus: str | None
     room: str | None
@@ -74,7 +75,13 @@ class SessionsQuery(ListQuery):
 
 
 class BookRequest(Request):
-    profile_id: str = Field(min_length=1, max_length=40)
+    profile_id: Token = Field(min_length=1, max_length=40)
+
+
+class SessionPlace(Response):
+    hospital: str
+    campus: str | None = None
+    room: str | None = None
 
 
 class BookingOut(Response):
@@ -86,22 +93,22 @@ class BookingOut(Response):
     source: str
     order_id: str | None
     amount_fen: int
-    hold_expires_at: str | None
-    date: str
-    starts_at: str
-    ends_at: str
-    created_at: str
-    confirmed_at: str | None
-    ended_at: str | None
+    hold_expires_at: Timestamp | None
+    date: DateStr
+    starts_at: Timestamp
+    ends_at: Timestamp
+    created_at: Timestamp
+    confirmed_at: Timestamp | None
+    ended_at: Timestamp | None
     end_reason: str | None
+    doctor: DoctorBrief | None = Field(default=None, description="lists: who the doctor is")
+    place: SessionPlace | None = Field(default=None, description="lists: where the session is (its time is "
+                                                                 "date/starts_at/ends_at)")
 
 
 class RosterEntry(BookingOut):
     account_id: str
-
-
-class Roster(RootModel[list[RosterEntry]]):
-    pass
+    patient_name: str | None = Field(default=None, description="the booked profile's name")
 
 
 class WaitlistOut(Response):
@@ -113,20 +120,20 @@ class WaitlistOut(Response):
 
 class Attendance(Request):
     status: Literal["checked_in", "no_show"]
-    code: str | None = Field(default=None, max_length=80, description="the patient's check-in code (optional)")
+    code: Token | None = Field(default=None, max_length=80, description="the patient's check-in code (optional)")
 
 
 class CheckIn(Request):
-    code: str = Field(min_length=10, max_length=80)
+    code: Token = Field(min_length=10, max_length=80)
 
 
 class RequestCreate(Request):
-    doctor_id: str = Field(min_length=1, max_length=40)
-    profile_id: str = Field(min_length=1, max_length=40)
+    doctor_id: Token = Field(min_length=1, max_length=40)
+    profile_id: Token = Field(min_length=1, max_length=40)
     date_from: dt.date
     date_to: dt.date
-    reason: str = Field(min_length=1, max_length=1000)
-    attachment_ids: list[str] = Field(default_factory=list, max_length=9)
+    reason: Text = Field(min_length=1, max_length=1000)
+    attachment_ids: list[Token] = Field(default_factory=list, max_length=9)
 
     @model_validator(mode="after")
     def _range(self):
@@ -138,7 +145,7 @@ class RequestCreate(Request):
 
 
 class Accept(Request):
-    session_id: str = Field(min_length=1, max_length=40)
+    session_id: Token = Field(min_length=1, max_length=40)
 
 
 class RequestOut(Response):
@@ -146,19 +153,19 @@ class RequestOut(Response):
     doctor_id: str
     profile_id: str
     status: str
-    date_from: str
-    date_to: str
+    date_from: DateStr
+    date_to: DateStr
     reason: str
     attachment_ids: list[str]
-    created_at: str
-    expires_at: str
+    created_at: Timestamp
+    expires_at: Timestamp
     decline_reason: str | None
     session_id: str | None
     booking_id: str | None
 
 
 class DemandDay(Response):
-    date: str
+    date: DateStr
     requests: int
     waitlisted: int
 

@@ -2,7 +2,9 @@
 
 Every model subclasses :class:`BaseModel` and names its table with ``Meta = meta("short")``.
 The models are the single source of truth for tables: the dev stack and the tests create them
-with :func:`create_tables`, and a test checks that ``infra/`` declares the same keys and indexes.
+with ``chalicelib.domains.create_tables`` (core does not know the list of domains, so the function
+that imports them all lives there), and a test checks that ``infra/`` declares the same keys and
+indexes.
 """
 
 from __future__ import annotations
@@ -35,15 +37,6 @@ def register(model: M) -> M:
     return model
 
 
-def all_models() -> list[type[Model]]:
-    from chalicelib.domains import load_all
-
-    load_all()
-
+def registered_models() -> list[type[Model]]:
+    """The models registered so far (those whose modules have been imported)."""
     return list(_MODELS)
-
-
-def create_tables() -> None:
-    for model in all_models():
-        if not model.exists():
-            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
+from . import clock
 from .config import get_settings
 from .db import meta, register
 from .errors import BadRequest, Conflict, Unprocessable
@@ -23,11 +25,12 @@ from .errors import BadRequest, Conflict, Unprocessable
 
 @register
 class IdempotencyRecord(Model):
-    """Declares the table Powertools writes (its own attribute names)."""
+    """Declares the table Powertools writes (its own attribute names). ``expiration`` (epoch
+    seconds) is the table's TTL, so DynamoDB deletes records that have expired."""
 
     Meta = meta("idempotency")
     id = UnicodeAttribute(hash_key=True)
-    expiration = NumberAttribute(null=True)
+    expiration = TTLAttribute(null=True)
 
 
 _producer: ContextVar[Callable[[], tuple[int, Any]]] = ContextVar("idempotent_producer")
@@ -42,7 +45,16 @@ def _handler():
         idempotent_function,
     )
 
-    persistence = DynamoDBPersistenceLayer(table_name=IdempotencyRecord.Meta.table_name)
+    class Persistence(DynamoDBPersistenceLayer):
+        def _get_expiry_timestamp(self) -> int:
+            # Powertools' hook for a record's expiry reads datetime.now(). The local stack's test
+            # clock runs ahead of it, and its TTL sweep deletes expired records on that clock; a
+            # clock behind real time (a test's frozen clock) must not make a record born expired
+            # for Powertools' own real-time check. On AWS both clocks are the same.
+            now = max(clock.now(), datetime.now(UTC))
+            return int((now + timedelta(seconds=self.expires_after_seconds)).timestamp())
+
+    persistence = Persistence(table_name=IdempotencyRecord.Meta.table_name)
     config = IdempotencyConfig(
         event_key_jmespath="[caller, key, route]",
         payload_validation_jmespath="body",

@@ -6,6 +6,7 @@ whatever a caller passed in, as a last line of defence: code logs ids, never per
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from functools import lru_cache
@@ -42,6 +43,13 @@ def _tracing_middleware():
     return ConvertToMiddleware(Tracer(service="suizhen").capture_lambda_handler)
 
 
+def tracing_enabled() -> bool:
+    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() not in ("1", "true", "yes", "on")
+
+
 def tracing_middleware(event, get_response):
-    """Powertools Tracer around every handler (a no-op when POWERTOOLS_TRACE_DISABLED)."""
+    """Powertools Tracer around every handler. With tracing off (POWERTOOLS_TRACE_DISABLED) the
+    X-Ray SDK is never imported: the request goes straight through."""
+    if not tracing_enabled():
+        return get_response(event)
     return _tracing_middleware()(event, get_response)

@@ -6,10 +6,12 @@ A domain writes its state change and its event in one ``TransactWriteItems``::
         tx.save(binding, condition=...)
         emit(tx, "binding.activated", {"binding_id": ...})
 
-The outbox table's stream (DynamoDB Streams on AWS, a poller in the local stack) feeds
-``dispatch`` which calls every consumer registered for the event's type. A consumer runs at
-most once per event id: its completion is recorded, and redelivered events skip it. A consumer
-that raises makes the batch fail so the stream retries it; consumers must be idempotent anyway.
+The outbox table's stream has one reader, the relay (``chalicelib/events.py``), which forwards
+each event to the queue of every unit that registered a consumer for its type; each unit's
+consumer function runs its consumers. Delivery is at-least-once: a consumer that raises leaves
+its message on the queue to be retried (then parked in a DLQ), and a redelivered event may run
+a consumer again, so consumers are idempotent by event id (``run_consumers`` records
+completions so a redelivery usually skips them, but that is an optimisation, not a guarantee).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -26,9 +29,11 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from . import clock
+from .config import get_settings
 from .db import meta, register
 from .ids import new_id
 from .observability import logger
+from .transact import RecordingTransactWrite
 
 RETAIN_EVENTS = timedelta(days=7)
 
@@ -52,9 +57,21 @@ class ConsumedEvent(Model):
     expires_at = TTLAttribute()
 
 
+@lru_cache(maxsize=1)
+def _connection() -> Connection:
+    """One PynamoDB connection (one botocore client, ~50 ms of CPU to build) per process, made on
+    first use — after moto or the local endpoint is in place. Its client is thread-safe."""
+    return Connection(region=get_settings().region, max_retry_attempts=2)
+
+
+def reset_connection() -> None:
+    """Forget the connection (tests that restart moto)."""
+    _connection.cache_clear()
+
+
 @contextmanager
 def transaction() -> Iterator[TransactWrite]:
-    with TransactWrite(connection=Connection()) as tx:
+    with RecordingTransactWrite(connection=_connection()) as tx:
         yield tx
 
 
@@ -93,16 +110,24 @@ def consumer(*event_types: str) -> Callable[[Consumer], Consumer]:
 
 
 def consumers_for(type_: str) -> list[tuple[str, Consumer]]:
-    from chalicelib.domains import load_all
-
-    load_all()  # services register their consumers when imported
+    """Consumers registered so far: services register theirs when imported, and whoever delivers
+    (``chalicelib.events``) imports the services it delivers to first."""
     return list(_CONSUMERS.get(type_, []))
 
 
-def deliver(event_id: str, type_: str, payload: dict[str, Any]) -> int:
-    """Run every consumer of one event that has not yet run for it; returns how many ran."""
+def registered_consumers() -> dict[str, list[tuple[str, Consumer]]]:
+    """event type → [(consumer name, fn)]: what has registered so far (see ``consumers_for``)."""
+    return {t: list(cs) for t, cs in _CONSUMERS.items()}
+
+
+def run_consumers(event_id: str, type_: str, payload: dict[str, Any],
+                  consumers: Iterable[tuple[str, Consumer]]) -> int:
+    """Run each of ``consumers`` on one event unless its completion marker says it already did;
+    returns how many ran. At-least-once, not exactly-once: a consumer runs, then its marker is
+    written, so a crash (or a concurrent redelivery) between the two runs it again — consumers
+    are idempotent by event id; the marker only saves the repeat in the common case."""
     ran = 0
-    for name, fn in consumers_for(type_):
+    for name, fn in consumers:
         key = f"{name}#{event_id}"
         try:
             ConsumedEvent.get(key, consistent_read=True)
@@ -113,22 +138,14 @@ def deliver(event_id: str, type_: str, payload: dict[str, Any]) -> int:
         try:
             ConsumedEvent(key, expires_at=clock.now() + RETAIN_EVENTS).save(condition=ConsumedEvent.key.does_not_exist())
         except PutError:
-            pass  # another delivery finished first; the consumer is idempotent
+            # A concurrent delivery of the same event finished first and wrote the marker; the
+            # consumer ran twice, which it tolerates (idempotent by event id). Nothing is lost.
+            logger.info("event consumed concurrently", extra={"event_id": event_id, "consumer": name})
         ran += 1
         logger.info("event consumed", extra={"event_id": event_id, "event_type": type_, "consumer": name})
     return ran
 
 
-def dispatch(records: Iterable[Any]) -> int:
-    """Entry for the stream handler: ``records`` are Chalice ``DynamoDBRecord``s or raw dicts."""
-    count = 0
-    for record in records:
-        name = getattr(record, "event_name", None) or record.get("eventName")
-        if name != "INSERT":
-            continue
-        image = getattr(record, "new_image", None)
-        if image is None:
-            image = record["dynamodb"]["NewImage"]
-        event = OutboxEvent.from_raw_data(image)
-        count += deliver(event.event_id, event.type, event.payload)
-    return count
+def deliver(event_id: str, type_: str, payload: dict[str, Any]) -> int:
+    """Run every registered consumer of one event that has not yet run for it."""
+    return run_consumers(event_id, type_, payload, consumers_for(type_))

@@ -37,8 +37,24 @@ class Settings(BaseModel):
     booking_cancel_cutoff_h: int = Field(default=24, ge=0)
     booking_max_unpaid_holds: int = Field(default=2, ge=1)
     booking_request_ttl_h: int = Field(default=72, ge=1)
+    # messaging: group sends (群发) a doctor may start per Asia/Shanghai day, and recipients per send
+    messaging_group_sends_per_day: int = Field(default=3, ge=1)
+    messaging_group_max_recipients: int = Field(default=10_000, ge=1, le=10_000)
     platform_fee_bps: int = Field(default=1000, ge=0, le=10000)  # platform's share of each paid order
-    payment_check_after_s: int = 180  # reconcile an unconfirmed payment attempt after this long
+    payment_check_after_s: int = 180
+    # Event relay → SNS topic → one SQS queue per unit (chalicelib/topology.py); set by the template.
+    events_topic_arn: str = ""
+    # Which unit (chalicelib/topology.py) a deployed function serves; empty = the whole app.
+    unit: str = ""  # reconcile an unconfirmed payment attempt after this long
+    # second opinions (二次诊疗)
+    opinion_match_price_fen: int = Field(default=200_000, ge=100)  # price when the platform matches the expert
+    opinion_turnaround_workdays: int = Field(default=5, ge=1, le=30)  # from a complete case to the report
+    opinion_respond_hours: int = Field(default=24, ge=1)  # an assigned expert accepts or declines within this
+    opinion_max_experts: int = Field(default=3, ge=1, le=10)  # experts asked before a full refund
+    opinion_followup_days: int = Field(default=14, ge=1)
+    opinion_followups_max: int = Field(default=3, ge=0, le=10)
+    opinion_outcome_days: int = Field(default=30, ge=1)
+    opinion_share_ttl_s: int = Field(default=72 * 3600, ge=600, le=7 * 24 * 3600)  # report link for the treating doctor
     # follow-up (随访): hours a task stays open to answer; an unacknowledged urgent alert is raised again after
     followup_window_h: int = Field(default=72, ge=1, le=24 * 30)
     followup_alert_reraise_h: int = Field(default=4, ge=1, le=72)

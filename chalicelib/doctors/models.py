@@ -1,4 +1,4 @@
-"""Doctors table. Directory indexes are sparse: only verified doctors carry their keys."""
+"""Doctors tables: applications/profiles, and the public directory's search entries (verified only)."""
 
 from pynamodb.attributes import ListAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -7,40 +7,12 @@ from pynamodb.models import Model
 from chalicelib.core.db import meta, register
 
 
-class _Index(GlobalSecondaryIndex):
-    class Meta:
-        projection = AllProjection()
-
-
-class ByHospital(_Index):
-    class Meta(_Index.Meta):
-        index_name = "by_hospital"
-
-    dir_hospital = UnicodeAttribute(hash_key=True)
-    dir_sort = UnicodeAttribute(range_key=True)  # "<department>#<doctor_id>"
-
-
-class ByDepartment(_Index):
-    class Meta(_Index.Meta):
-        index_name = "by_department"
-
-    dir_department = UnicodeAttribute(hash_key=True)
-    doctor_id = UnicodeAttribute(range_key=True)
-
-
-class AllVerified(_Index):
-    class Meta(_Index.Meta):
-        index_name = "all_verified"
-
-    dir_all = UnicodeAttribute(hash_key=True)  # "verified"
-    doctor_id = UnicodeAttribute(range_key=True)
-
-
-class ByStatus(_Index):
+class ByStatus(GlobalSecondaryIndex):
     """Operator queue: applications by status, oldest first."""
 
-    class Meta(_Index.Meta):
+    class Meta:
         index_name = "by_status"
+        projection = AllProjection()
 
     status = UnicodeAttribute(hash_key=True)
     applied_at_key = UnicodeAttribute(range_key=True)
@@ -53,6 +25,7 @@ class Doctor(Model):
     name = UnicodeAttribute()
     hospital = UnicodeAttribute()
     department = UnicodeAttribute()
+    city = UnicodeAttribute(null=True)
     title = UnicodeAttribute()
     specialties = ListAttribute(of=UnicodeAttribute, default=list)
     bio = UnicodeAttribute(null=True)
@@ -64,12 +37,26 @@ class Doctor(Model):
     applied_at_key = UnicodeAttribute()
     verified_at = UTCDateTimeAttribute(null=True)
     search_text = UnicodeAttribute(null=True)
-    dir_all = UnicodeAttribute(null=True)
-    dir_hospital = UnicodeAttribute(null=True)
-    dir_department = UnicodeAttribute(null=True)
-    dir_sort = UnicodeAttribute(null=True)
 
-    by_hospital = ByHospital()
-    by_department = ByDepartment()
-    all_verified = AllVerified()
     by_status = ByStatus()
+
+
+@register
+class DirectoryEntry(Model):
+    """The public directory, one item per (search key, verified doctor), so that every search is
+    one Query on one key that reads what it returns: ``all`` · ``h#<hospital>`` ·
+    ``d#<department>`` · ``hd#<hospital>#<department>`` · ``c#<city>`` · ``s#<specialty>`` ·
+    ``t#<prefix>`` for each prefix (1–5 characters) of the name, hospital, department, city and
+    specialties. Each entry carries the list row (a doctor's card without the bio). Written with
+    the doctor in one transaction at verification and on each profile change (≤ ~60 entries)."""
+
+    Meta = meta("doctor_directory")
+    key = UnicodeAttribute(hash_key=True)
+    doctor_id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    hospital = UnicodeAttribute()
+    department = UnicodeAttribute()
+    city = UnicodeAttribute(null=True)
+    title = UnicodeAttribute()
+    specialties = ListAttribute(of=UnicodeAttribute, default=list)
+    search_text = UnicodeAttribute()

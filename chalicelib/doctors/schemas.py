@@ -4,25 +4,36 @@ from typing import Literal
 
 from pydantic import Field
 
-from chalicelib.core.schemas import ListQuery, Request, Response
+from chalicelib.core.schemas import ListQuery, Name, Request, Response, Text, Timestamp
 
 Title = Literal["chief", "associate_chief", "attending", "resident"]  # 主任/副主任/主治/住院医师
 
 
 class DoctorApply(Request):
-    name: str = Field(min_length=1, max_length=40)
-    hospital: str = Field(min_length=2, max_length=80)
-    department: str = Field(min_length=1, max_length=40)
+    name: Name = Field(min_length=1, max_length=40)
+    hospital: Name = Field(min_length=2, max_length=80)
+    department: Name = Field(min_length=1, max_length=40)
+    city: Name | None = Field(default=None, min_length=2, max_length=20, description="城市, e.g. 北京")
     title: Title
-    specialties: list[str] = Field(default_factory=list, max_length=20)
+    specialties: list[Name] = Field(default_factory=list, max_length=20)
     licence_no: str = Field(pattern=r"^[0-9A-Za-z]{8,30}$", description="执业证书编码")
-    bio: str | None = Field(default=None, max_length=2000)
+    bio: Text | None = Field(default=None, max_length=2000)
 
 
 class DoctorUpdate(Request):
     title: Title | None = None
-    specialties: list[str] | None = Field(default=None, max_length=20)
-    bio: str | None = Field(default=None, max_length=2000)
+    specialties: list[Name] | None = Field(default=None, max_length=20)
+    bio: Text | None = Field(default=None, max_length=2000)
+
+
+class DoctorBrief(Response):
+    """What a list row shows of a doctor (bindings, conversations, orders, bookings)."""
+
+    doctor_id: str
+    name: str
+    title: Title
+    hospital: str
+    department: str
 
 
 class DoctorCard(Response):
@@ -32,9 +43,10 @@ class DoctorCard(Response):
     name: str
     hospital: str
     department: str
+    city: str | None = None
     title: str
     specialties: list[str]
-    bio: str | None = None
+    bio: str | None = Field(default=None, description="on a doctor's own page; directory rows leave it out")
 
 
 class DoctorApplication(DoctorCard):
@@ -43,14 +55,17 @@ class DoctorApplication(DoctorCard):
     status: str
     licence_masked: str
     reject_reason: str | None = None
-    applied_at: str
-    verified_at: str | None = None
+    applied_at: Timestamp
+    verified_at: Timestamp | None = None
 
 
 class DirectoryQuery(ListQuery):
-    hospital: str | None = Field(default=None, max_length=80)
-    department: str | None = Field(default=None, max_length=40)
-    q: str | None = Field(default=None, max_length=40)
+    hospital: Name | None = Field(default=None, max_length=80)
+    department: Name | None = Field(default=None, max_length=40)
+    city: Name | None = Field(default=None, max_length=20)
+    specialty: Name | None = Field(default=None, max_length=40)
+    q: Name | None = Field(default=None, max_length=40, description="a prefix of a name, hospital, department, "
+                          "city or specialty")
 
 
 class AdminDoctorQuery(ListQuery):
@@ -58,4 +73,4 @@ class AdminDoctorQuery(ListQuery):
 
 
 class RejectRequest(Request):
-    reason: str = Field(min_length=2, max_length=500)
+    reason: Text = Field(min_length=2, max_length=500)

@@ -12,23 +12,34 @@ from chalicelib.core.outbox import emit, transaction
 from chalicelib.core.pagination import Page, parse_limit, query_page
 from chalicelib.core.timers import due_key
 
-from .models import Doctor
-from .schemas import DirectoryQuery, DoctorApplication, DoctorApply, DoctorCard, DoctorUpdate
+from . import directory as dir_keys
+from .models import DirectoryEntry, Doctor
+from .schemas import DirectoryQuery, DoctorApplication, DoctorApply, DoctorBrief, DoctorCard, DoctorUpdate
 
 
-def card(d: Doctor) -> DoctorCard:
+def card(d: Doctor | DirectoryEntry) -> DoctorCard:
+    """A directory row (an entry: no bio) or a doctor's full card."""
     return DoctorCard(doctor_id=d.doctor_id, name=d.name, hospital=d.hospital, department=d.department,
-                      title=d.title, specialties=list(d.specialties or []), bio=d.bio)
+                      city=d.city, title=d.title, specialties=list(d.specialties or []), bio=getattr(d, "bio", None))
+
+
+def briefs(doctor_ids) -> dict[str, DoctorBrief]:
+    """What list rows show of their doctors: one BatchGetItem for a whole page (≤ 100 ids), so a
+    list costs its Query plus this one call, never a call per row."""
+    ids = list(dict.fromkeys(i for i in doctor_ids if i))
+    out: dict[str, DoctorBrief] = {}
+    for start in range(0, len(ids), 100):
+        for d in Doctor.batch_get(ids[start:start + 100],
+                                  attributes_to_get=["doctor_id", "name", "title", "hospital", "department"]):
+            out[d.doctor_id] = DoctorBrief(doctor_id=d.doctor_id, name=d.name, title=d.title, hospital=d.hospital,
+                                           department=d.department)
+    return out
 
 
 def application(d: Doctor) -> DoctorApplication:
     return DoctorApplication(**card(d).model_dump(), status=d.status, licence_masked=d.licence_masked,
                              reject_reason=d.reject_reason, applied_at=clock.iso(d.applied_at),
                              verified_at=clock.iso(d.verified_at))
-
-
-def _search_text(d: Doctor) -> str:
-    return " ".join([d.name, d.hospital, d.department, *(d.specialties or [])]).lower()
 
 
 def apply(caller, body: DoctorApply) -> DoctorApplication:
@@ -42,7 +53,7 @@ def apply(caller, body: DoctorApply) -> DoctorApplication:
         pass
     now = clock.now()
     d = Doctor(caller.account_id, name=body.name, hospital=body.hospital, department=body.department,
-               title=body.title, specialties=body.specialties, bio=body.bio, licence_sealed=seal(body.licence_no),
+               city=body.city, title=body.title, specialties=body.specialties, bio=body.bio, licence_sealed=seal(body.licence_no),
                licence_masked=mask(body.licence_no, 2, 4), status="pending", applied_at=now,
                applied_at_key=due_key(now))
     try:
@@ -75,29 +86,26 @@ def get_verified(doctor_id: str) -> Doctor:
 
 def update_profile(caller, body: DoctorUpdate) -> DoctorApplication:
     d = get_verified(caller.account_id)
+    before = Doctor.from_raw_data(d.serialize())
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     for k, v in changes.items():
         setattr(d, k, v)
-    d.search_text = _search_text(d)
-    d.save(condition=Doctor.status == "verified")
+    d.search_text = dir_keys.search_text(d)
+    try:
+        with transaction() as tx:
+            tx.save(d, condition=Doctor.status == "verified")
+            dir_keys.write(tx, before, d)
+    except TransactWriteError:
+        raise Conflict("the profile changed meanwhile; try again", code="concurrent_update")
     return application(d)
 
 
 def directory(q: DirectoryQuery) -> Page:
-    """One Query: by hospital (+department prefix), by department, or all verified doctors."""
+    """One Query on the one directory key the filters select (see ``directory.py``)."""
     limit = parse_limit(str(q.limit) if q.limit is not None else None)
-    filt = Doctor.search_text.contains(q.q.lower()) if q.q else None
-    if q.hospital:
-        rk = Doctor.dir_sort.startswith(f"{q.department}#") if q.department else None
-        page = query_page(Doctor, Doctor.by_hospital.query, q.hospital, rk, filter_condition=filt,
-                          limit=limit, cursor=q.cursor)
-    elif q.department:
-        page = query_page(Doctor, Doctor.by_department.query, q.department, filter_condition=filt,
-                          limit=limit, cursor=q.cursor)
-    else:
-        page = query_page(Doctor, Doctor.all_verified.query, "verified", filter_condition=filt,
-                          limit=limit, cursor=q.cursor)
-    return Page([card(d) for d in page.items], page.next_cursor)
+    key, filt = dir_keys.plan(q.q, q.hospital, q.department, q.city, q.specialty)
+    page = query_page(DirectoryEntry, DirectoryEntry.query, key, filter_condition=filt, limit=limit, cursor=q.cursor)
+    return Page([card(e) for e in page.items], page.next_cursor)
 
 
 def admin_list(status: str, limit: int | None, cursor: str | None) -> Page:
@@ -116,16 +124,15 @@ def verify(caller, doctor_id: str) -> DoctorApplication:
         return application(d)
     now = clock.now()
     actions = [Doctor.status.set("verified"), Doctor.verified_at.set(now), Doctor.reject_reason.remove(),
-               Doctor.search_text.set(_search_text(d)), Doctor.dir_all.set("verified"),
-               Doctor.dir_hospital.set(d.hospital), Doctor.dir_department.set(d.department),
-               Doctor.dir_sort.set(f"{d.department}#{d.doctor_id}")]
+               Doctor.search_text.set(dir_keys.search_text(d))]
     try:
         with transaction() as tx:
             tx.update(Doctor(doctor_id), actions=actions, condition=Doctor.status == "pending")
+            dir_keys.write(tx, None, d)
             emit(tx, "doctor.verified", {"doctor_id": doctor_id, "by": caller.account_id})
     except TransactWriteError:
         raise Conflict("only a pending application can be verified", code="invalid_state")
-    accounts.set_role(doctor_id, "doctor")
+    accounts.set_role(doctor_id, "doctor", display_name=d.name)  # the doctor's /v1/me shows the name
     return application(_get(doctor_id))
 
 

@@ -9,6 +9,7 @@ import re
 from datetime import date
 
 from chalicelib.core.errors import BadRequest
+from chalicelib.core.schemas import check_text
 
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
        "!=": operator.ne}
@@ -67,6 +68,10 @@ def validate(questionnaire: dict, answers: dict) -> dict:
         elif kind == "text":
             if not isinstance(value, str) or len(value) > MAX_TEXT:
                 raise _bad(qid, f"must be text of at most {MAX_TEXT} characters")
+            try:
+                value = check_text(value)
+            except ValueError as exc:
+                raise _bad(qid, str(exc))
         elif kind == "photo":
             if not isinstance(value, str) or not ATTACHMENT_ID.match(value):
                 raise _bad(qid, "must be an attachment id")

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from chalicelib.core.schemas import ListQuery, Ok, Request, Response  # noqa: F401  (named by routes)
+from chalicelib.core.schemas import ListQuery, Name, Ok, Request, Response, Text, Token  # noqa: F401  (Ok: routes)
 
 Slug = Field(pattern=r"^[a-z0-9_]{1,32}$")
 Kind = Literal["reminder", "questionnaire", "booking", "article", "medication"]
@@ -160,9 +160,9 @@ class Item(Request):
 
 
 class TemplateIn(Request):
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
     anchor_type: Literal["visit", "discharge", "surgery", "first_dose"]
-    description: str | None = Field(default=None, max_length=2000)
+    description: Text | None = Field(default=None, max_length=2000)
     share_with_department: bool = False
     items: list[Item] = Field(min_length=1, max_length=20)
 
@@ -200,9 +200,9 @@ class VersionQuery(Request):
 # --- plans and tasks -------------------------------------------------------------------------
 
 class PlanCreate(Request):
-    template_id: str = Field(min_length=1, max_length=64)
+    template_id: Token = Field(min_length=1, max_length=64)
     version: int | None = Field(default=None, ge=1, description="default: the template's latest version")
-    profile_id: str = Field(min_length=1, max_length=64)
+    profile_id: Token = Field(min_length=1, max_length=64)
     anchor_date: dt.date = Field(description="Asia/Shanghai date of the visit, discharge, surgery or first dose")
 
 
@@ -211,7 +211,7 @@ class PlanUpdate(Request):
 
 
 class PlansQuery(ListQuery):
-    profile_id: str | None = None
+    profile_id: Token | None = None
 
 
 class TaskOut(Response):
@@ -255,7 +255,7 @@ class PlanDetail(PlanOut):
 
 
 class AnswerIn(Request):
-    answers: dict[str, Any] = Field(description="question id → answer (choice value, list of values, number, "
+    answers: dict[Token, Any] = Field(description="question id → answer (choice value, list of values, number, "
                                                 "0–10, YYYY-MM-DD, text, or a photo's attachment_id)")
 
 
@@ -283,7 +283,7 @@ class AlertOut(Response):
 
 
 class AckIn(Request):
-    note: str | None = Field(default=None, max_length=500)
+    note: Text | None = Field(default=None, max_length=500)
 
 
 class TrendPoint(Response):
@@ -334,7 +334,7 @@ class ConsentText(Response):
 
 
 class ConsentIn(Request):
-    version: str = Field(min_length=1, max_length=16)
+    version: Token = Field(min_length=1, max_length=16)
     accepted: Literal[True]
 
 

@@ -5,32 +5,38 @@ from pynamodb.attributes import (
     JSONAttribute,
     ListAttribute,
     NumberAttribute,
+    NumberSetAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from chalicelib.core.db import meta, register
 
+# What an inbox row shows (service.conversation_out) and nothing else: the index is rewritten on
+# every send, so everything it holds costs write units each time. Each side's index carries its
+# own read marker only, so one side reading does not rewrite the other side's index.
+_INBOX_ROW = ["doctor_id", "patient_account_id", "profile_id", "patient_name", "status", "seq", "last_preview",
+              "last_at", "free_until", "free_messages", "free_used", "consultation_id", "consult_ends_at",
+              "consult_messages_left"]
 
-class _ByActivity(GlobalSecondaryIndex):
+
+class DoctorInbox(GlobalSecondaryIndex):
     class Meta:
-        projection = AllProjection()
-
-
-class DoctorInbox(_ByActivity):
-    class Meta(_ByActivity.Meta):
         index_name = "doctor_inbox"
+        projection = IncludeProjection(_INBOX_ROW + ["doctor_read_seq"])
 
     doctor_id = UnicodeAttribute(hash_key=True)
     activity_key = UnicodeAttribute(range_key=True)  # "<last activity UTC>#<conversation_id>"
 
 
-class PatientInbox(_ByActivity):
-    class Meta(_ByActivity.Meta):
+class PatientInbox(GlobalSecondaryIndex):
+    class Meta:
         index_name = "patient_inbox"
+        projection = IncludeProjection(_INBOX_ROW + ["patient_read_seq"])
 
     patient_account_id = UnicodeAttribute(hash_key=True)
     activity_key = UnicodeAttribute(range_key=True)
@@ -62,6 +68,7 @@ class Conversation(Model):
     consult_messages_left = NumberAttribute(default=0)
     consult_answered = BooleanAttribute(default=False)
     created_at = UTCDateTimeAttribute()
+    group_sends = UnicodeSetAttribute(null=True)  # ids of recent group sends delivered here (≤ 15 days)
     doctor_inbox = DoctorInbox()
     patient_inbox = PatientInbox()
 
@@ -132,3 +139,48 @@ class Attachment(Model):
     content_type = UnicodeAttribute()
     size = NumberAttribute()
     created_at = UTCDateTimeAttribute()
+
+
+class GroupSendsByDoctor(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_doctor"
+        projection = AllProjection()
+
+    doctor_id = UnicodeAttribute(hash_key=True)
+    send_id = UnicodeAttribute(range_key=True)  # ULID: newest last
+
+
+@register
+class GroupSend(Model):
+    """A doctor's group send (群发): what was sent to whom, and its progress.
+
+    Planned page by page (``pages_planned``), delivered batch by batch (``batches_done``); both
+    sets make a redelivered event a no-op for the counters."""
+
+    Meta = meta("group_sends")
+    send_id = UnicodeAttribute(hash_key=True)
+    doctor_id = UnicodeAttribute()
+    audience = JSONAttribute()  # {"all": true} | {"groups": [...]}
+    kind = UnicodeAttribute()  # text | card
+    text = UnicodeAttribute(null=True)
+    card = JSONAttribute(null=True)
+    total = NumberAttribute(default=0)
+    delivered = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    planning_done = BooleanAttribute(default=False)
+    pages_planned = NumberSetAttribute(null=True)
+    batches_done = NumberSetAttribute(null=True)
+    batches = NumberAttribute(default=0)
+    created_at = UTCDateTimeAttribute()
+
+    by_doctor = GroupSendsByDoctor()
+
+
+@register
+class GroupSendQuota(Model):
+    """Group sends a doctor started on one Asia/Shanghai day: ``doctor_id#YYYY-MM-DD``."""
+
+    Meta = meta("group_send_quota")
+    key = UnicodeAttribute(hash_key=True)
+    n = NumberAttribute(default=0)
+    expires_at = TTLAttribute()

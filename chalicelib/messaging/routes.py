@@ -45,7 +45,9 @@ def mark_read(ctx: Ctx, conversation_id: str):
 @api.route("/v1/conversations/{conversation_id}/messages/{seq}/hide", "POST", roles=("patient",), response="Ok",
            errors=(404,), summary="Delete a message from the patient's own view (the record is kept)")
 def hide(ctx: Ctx, conversation_id: str, seq: str):
-    if not seq.isdigit():
+    from chalicelib.core.schemas import ascii_digits
+
+    if not ascii_digits(seq):  # str.isdigit() would take "١" (Arabic-Indic) as 1
         from chalicelib.core.errors import NotFound
 
         raise NotFound("message not found")
@@ -59,10 +61,16 @@ def buy(ctx: Ctx, conversation_id: str):
     return service.buy_consultation(ctx.caller, conversation_id)
 
 
+@api.route("/v1/consultations/{consultation_id}", "GET", roles=PARTICIPANTS, response="ConsultationOut",
+           errors=(404,), summary="One consultation: poll it after paying until its status is open")
+def consultation(ctx: Ctx, consultation_id: str):
+    return service.get_consultation(ctx.caller, consultation_id)
+
+
 @api.route("/v1/doctor/consultation-package", "GET", roles=("doctor",), response="PackageOut",
            summary="The doctor's paid consultation package and away mode")
 def get_package(ctx: Ctx):
-    return service.package_out(service._package(ctx.caller.account_id))
+    return service.package_out(service.get_package(ctx.caller.account_id))
 
 
 @api.route("/v1/doctor/consultation-package", "PUT", roles=("doctor",), request="PackageIn", response="PackageOut",
@@ -77,10 +85,30 @@ def put_away(ctx: Ctx):
     return service.set_away(ctx.caller, ctx.body.away, ctx.body.message)
 
 
-@api.route("/v1/doctor/group-messages", "POST", roles=("doctor",), request="GroupMessage", response="GroupSent",
-           status=201, idempotent=True, errors=(422,), summary="Send one message to every patient of a group (群发)")
+@api.route("/v1/doctor/group-messages/preview", "POST", roles=("doctor",), request="GroupAudience",
+           response="GroupPreview", summary="How many patients a group send would reach, and sends left today")
+def group_preview(ctx: Ctx):
+    return service.preview_recipients(ctx.caller, ctx.body)
+
+
+@api.route("/v1/doctor/group-messages", "POST", roles=("doctor",), request="GroupMessage", response="GroupSendOut",
+           status=202, idempotent=True, errors=(404, 422, 429),
+           summary="Send one text or card to a group, several groups or every active patient (群发); "
+                   "answers at once, delivery fans out (429 `group_send_limit` beyond the daily number)")
 def group_send(ctx: Ctx):
-    return {"sent": service.group_send(ctx.caller, ctx.body.group, ctx.body.text)}
+    return service.start_group_send(ctx.caller, ctx.body)
+
+
+@api.route("/v1/doctor/group-messages", "GET", roles=("doctor",), query="ListQuery", response=ListOf("GroupSendOut"),
+           summary="The doctor's group sends, newest first, with progress")
+def group_sends(ctx: Ctx):
+    return service.my_group_sends(ctx.caller, ctx.query.limit, ctx.query.cursor)
+
+
+@api.route("/v1/doctor/group-messages/{send_id}", "GET", roles=("doctor",), response="GroupSendOut", errors=(404,),
+           summary="One group send's progress: total, delivered, failed")
+def group_send_progress(ctx: Ctx, send_id: str):
+    return service.get_group_send(ctx.caller, send_id)
 
 
 @api.route("/v1/attachments", "POST", roles=PARTICIPANTS, request="AttachmentIn", response="AttachmentUpload",

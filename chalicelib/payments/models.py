@@ -75,5 +75,7 @@ class LedgerEntry(Model):
     order_id = UnicodeAttribute()
     kind = UnicodeAttribute()  # credit | debit
     amount_fen = NumberAttribute()  # signed: credits positive, debits negative
+    gross_fen = NumberAttribute(null=True)  # doctor entries: what the patient paid (or got back), signed
+    fee_fen = NumberAttribute(null=True)  # doctor entries: the platform's share of it, signed
     created_at = UTCDateTimeAttribute()
     by_party = ByParty()

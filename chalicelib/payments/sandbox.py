@@ -7,24 +7,88 @@ signed and encrypted exactly as WeChat does, so the service's real verification 
 CLI (local stack): ``python -m chalicelib.payments.sandbox pay <order_id> --sandbox http://127.0.0.1:PORT``.
 """
 
+import heapq
+import itertools
 import json
 import os
 import secrets
 import threading
-import time
 from collections.abc import Callable
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from chalicelib.core import clock as core_clock
+from chalicelib.core.clock import SHANGHAI
+
 from . import wechat
 
 SANDBOX_PARAM = "/suizhen/{stage}/sandbox-pay"
+# WeChat Pay's notification schedule: after a non-2xx answer (or none) it tries again after 15 s,
+# 15 s, 30 s, 3 min, 10 min, 20 min, 30 min, 30 min, 30 min, 60 min, 3 h, 3 h, 3 h, 6 h, 6 h (24 h 4 min).
+TRADE_STATE_DESC = {"SUCCESS": "支付成功", "NOTPAY": "订单未支付", "CLOSED": "订单已关闭", "REFUND": "转入退款"}
+RETRY_AFTER_S = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
+
+
+class Notifier:
+    """Delivers notifications the way WeChat Pay does: until the merchant answers 2xx, on
+    :data:`RETRY_AFTER_S`, on the sandbox's clock (in the local stack, the test clock: an advance
+    makes every retry that fell due run at once), each attempt signed afresh over the same body.
+    ``tick()`` runs what is due; the local stack calls it several times a second."""
+
+    def __init__(self, sign: Callable[[bytes], dict[str, str]], post: Callable[[str, dict, bytes], int],
+                 clock: Callable[[], int]):
+        self.sign, self.post, self.now = sign, post, clock
+        self.attempts: list[tuple[str, int]] = []  # (url, status) of every attempt, in order
+        self._jobs: list[tuple[int, int, Callable[[], object]]] = []
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+
+    def later(self, due_epoch: int, fn: Callable[[], object]) -> None:
+        with self._lock:
+            heapq.heappush(self._jobs, (due_epoch, next(self._seq), fn))
+
+    def notify(self, url: str, body: bytes) -> int:
+        """First attempt now; returns its status (0: no answer). Retries are scheduled."""
+        return self._attempt(url, body, 0, self.now())
+
+    def _attempt(self, url: str, body: bytes, n: int, at: int) -> int:
+        """Attempt ``n`` (0: the first), due at ``at``: the next is due a step after this one was
+        due, so after a jump of the clock every attempt that fell due meanwhile runs, in order."""
+        try:
+            status = self.post(url, self.sign(body), body)
+        except Exception:  # no answer at all counts as a failure, as for WeChat
+            status = 0
+        self.attempts.append((url, status))
+        if not 200 <= status < 300 and n < len(RETRY_AFTER_S):
+            due = at + RETRY_AFTER_S[n]
+            self.later(due, lambda: self._attempt(url, body, n + 1, due))
+        return status
+
+    def tick(self) -> int:
+        """Run every job due by now; returns how many ran."""
+        ran = 0
+        while True:
+            with self._lock:
+                if not self._jobs or self._jobs[0][0] > self.now():
+                    return ran
+                _, _, fn = heapq.heappop(self._jobs)
+            fn()
+            ran += 1
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._jobs)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._jobs.clear()
 
 
 class Sandbox:
     def __init__(self, *, mchid: str, appid: str, serial: str, platform_private_key_pem: str, apiv3_key: str,
-                 merchant_public_key_pem: str, clock: Callable[[], int] = lambda: int(time.time())):
+                 merchant_public_key_pem: str, clock: Callable[[], int] = core_clock.epoch):
         self.mchid, self.appid, self.serial = mchid, appid, serial
         self.platform_key, self.apiv3_key, self.merchant_key = platform_private_key_pem, apiv3_key, merchant_public_key_pem
         self.now = clock
@@ -32,10 +96,18 @@ class Sandbox:
         self.refunds: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self.lock = threading.Lock()
+        self.notifier = Notifier(lambda body: self.signed_headers(body), _post, self.now)
+
+    def clear(self) -> None:
+        """Forget every order and refund (the local stack's reset)."""
+        with self.lock:
+            self.orders.clear()
+            self.refunds.clear()
+        self.notifier.clear()
 
     # --- keys ------------------------------------------------------------------------------
     @classmethod
-    def generate(cls, clock: Callable[[], int] = lambda: int(time.time())) -> tuple["Sandbox", wechat.WechatConfig]:
+    def generate(cls, clock: Callable[[], int] = core_clock.epoch) -> tuple["Sandbox", wechat.WechatConfig]:
         """A sandbox and the merchant configuration that talks to it."""
         merchant_private, merchant_public = wechat.new_rsa_pair()
         platform_private, platform_public = wechat.new_rsa_pair()
@@ -54,16 +126,26 @@ class Sandbox:
                            "merchant_public_key_pem": self.merchant_key})
 
     # --- signing ---------------------------------------------------------------------------
-    def signed_headers(self, body: bytes, *, ts: int | None = None, serial: str | None = None) -> dict[str, str]:
+    def signed_headers(self, body: bytes, *, ts: int | None = None, serial: str | None = None,
+                       signature_type: str = wechat.SCHEMA) -> dict[str, str]:
+        """The headers WeChat Pay signs its answers and notifications with (all of them: its own
+        SDKs dispatch on ``Wechatpay-Signature-Type`` and log ``Request-ID``)."""
         ts = ts or self.now()
         nonce = secrets.token_hex(16)
         sig = wechat.sign(self.platform_key, f"{ts}\n{nonce}\n{body.decode()}\n")
         return {"Wechatpay-Timestamp": str(ts), "Wechatpay-Nonce": nonce, "Wechatpay-Signature": sig,
-                "Wechatpay-Serial": serial or self.serial, "Content-Type": "application/json"}
+                "Wechatpay-Serial": serial or self.serial, "Wechatpay-Signature-Type": signature_type,
+                "Request-ID": f"{secrets.token_hex(28).upper()}-0", "Content-Type": "application/json"}
 
     def _reply(self, status: int, payload: dict | None) -> tuple[int, dict, bytes]:
-        body = json.dumps(payload).encode() if payload is not None else b""
-        return status, self.signed_headers(body), body
+        body = json.dumps(payload, ensure_ascii=False).encode() if payload is not None else b""
+        headers = self.signed_headers(body)
+        headers.update({"Content-Type": "application/json; charset=utf-8", "Content-Language": "zh-CN"})
+        return status, headers, body
+
+    def _time(self, epoch: int | None = None) -> str:
+        """WeChat's time format: RFC 3339 in Beijing time, on the sandbox's clock."""
+        return datetime.fromtimestamp(self.now() if epoch is None else epoch, SHANGHAI).isoformat(timespec="seconds")
 
     # --- the v3 API --------------------------------------------------------------------------
     def handle(self, method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
@@ -79,8 +161,12 @@ class Sandbox:
             if method == "POST" and parts.path in ("/v3/pay/transactions/app", "/v3/pay/transactions/jsapi"):
                 if data.get("mchid") != self.mchid or data.get("appid") != self.appid:
                     return self._reply(400, {"code": "PARAM_ERROR", "message": "mchid/appid"})
+                trade_type = parts.path.rsplit("/", 1)[1].upper()
+                openid = (data.get("payer") or {}).get("openid") or "o" + secrets.token_urlsafe(20)[:27]
                 o = self.orders.setdefault(data["out_trade_no"], {"state": "NOTPAY", "amount": data["amount"]["total"],
-                                                                  "notify_url": data["notify_url"]})
+                                                                  "notify_url": data["notify_url"],
+                                                                  "trade_type": trade_type, "openid": openid,
+                                                                  "attach": data.get("attach", "")})
                 o.setdefault("prepay_id", "wx" + secrets.token_hex(14))
                 return self._reply(200, {"prepay_id": o["prepay_id"]})
             if method == "GET" and parts.path.startswith("/v3/pay/transactions/out-trade-no/"):
@@ -103,10 +189,15 @@ class Sandbox:
         return self._reply(404, {"code": "NOT_FOUND", "message": parts.path})
 
     def _transaction(self, out_trade_no: str, o: dict) -> dict:
+        """A transaction as WeChat Pay documents it (query answer and decrypted notification)."""
         tx = {"appid": self.appid, "mchid": self.mchid, "out_trade_no": out_trade_no, "trade_state": o["state"],
-              "amount": {"total": o["amount"], "payer_total": o["amount"], "currency": "CNY"}}
+              "trade_state_desc": TRADE_STATE_DESC.get(o["state"], o["state"]), "attach": o.get("attach", ""),
+              "payer": {"openid": o.get("openid", "")},
+              "amount": {"total": o["amount"], "currency": "CNY", "payer_currency": "CNY"}}
         if o.get("transaction_id"):
-            tx["transaction_id"] = o["transaction_id"]
+            tx.update({"transaction_id": o["transaction_id"], "trade_type": o.get("trade_type", "APP"),
+                       "bank_type": "OTHERS", "success_time": o["success_time"]})
+            tx["amount"]["payer_total"] = o["amount"]
         return tx
 
     def _refund(self, data: dict) -> tuple[int, dict, bytes]:
@@ -121,6 +212,8 @@ class Sandbox:
             return self._reply(400, {"code": "NOT_ENOUGH", "message": "refund exceeds payment"})
         r = {"refund_id": "50" + secrets.token_hex(14), "out_refund_no": data["out_refund_no"],
              "transaction_id": o["transaction_id"], "out_trade_no": data["out_trade_no"], "status": "PROCESSING",
+             "channel": "ORIGINAL", "user_received_account": "支付用户零钱", "create_time": self._time(),
+             "funds_account": "AVAILABLE",
              "amount": {"refund": data["amount"]["refund"], "total": o["amount"], "currency": "CNY"},
              "notify_url": data.get("notify_url")}
         self.refunds[data["out_refund_no"]] = r
@@ -135,24 +228,40 @@ class Sandbox:
             if o["state"] == "NOTPAY":
                 o["state"] = "SUCCESS"
                 o["transaction_id"] = "42" + secrets.token_hex(13)
-            resource = {**self._transaction(out_trade_no, o), "trade_type": "APP", "success_time": "2026-01-01T00:00:00+08:00"}
+                o["success_time"] = self._time()
+            resource = self._transaction(out_trade_no, o)
         return self.notification("TRANSACTION.SUCCESS", resource, "transaction")
+
+    def deliver_payment(self, out_trade_no: str) -> int:
+        """The payer pays and WeChat notifies the order's ``notify_url`` (retrying until 2xx);
+        returns the first attempt's status."""
+        _, body = self.pay(out_trade_no)
+        return self.notifier.notify(self.orders[out_trade_no]["notify_url"], body)
+
+    def deliver_refund(self, out_refund_no: str) -> int:
+        """The refund completes and WeChat notifies its ``notify_url`` (retrying until 2xx)."""
+        _, body = self.complete_refund(out_refund_no)
+        return self.notifier.notify(self.refunds[out_refund_no]["notify_url"], body)
 
     def complete_refund(self, out_refund_no: str) -> tuple[dict[str, str], bytes]:
         with self.lock:
             r = self.refunds[out_refund_no]
             r["status"] = "SUCCESS"
+            r["success_time"] = self._time()
             resource = {"mchid": self.mchid, "out_trade_no": r["out_trade_no"], "transaction_id": r["transaction_id"],
                         "out_refund_no": out_refund_no, "refund_id": r["refund_id"], "refund_status": "SUCCESS",
-                        "amount": {"total": r["amount"]["total"], "refund": r["amount"]["refund"]}}
+                        "success_time": r["success_time"], "user_received_account": r["user_received_account"],
+                        "amount": {"total": r["amount"]["total"], "refund": r["amount"]["refund"],
+                                   "payer_total": r["amount"]["total"], "payer_refund": r["amount"]["refund"]}}
         return self.notification("REFUND.SUCCESS", resource, "refund")
 
     def notification(self, event_type: str, resource: dict, original_type: str) -> tuple[dict[str, str], bytes]:
         enc = wechat.encrypt_resource(self.apiv3_key, resource, original_type)
         enc["original_type"] = original_type
-        body = json.dumps({"id": secrets.token_hex(16), "create_time": "2026-01-01T00:00:00+08:00",
-                           "resource_type": "encrypt-resource", "event_type": event_type, "summary": "ok",
-                           "resource": enc}).encode()
+        summary = {"TRANSACTION.SUCCESS": "支付成功", "REFUND.SUCCESS": "退款成功"}.get(event_type, "通知")
+        body = json.dumps({"id": secrets.token_hex(16), "create_time": self._time(),
+                           "resource_type": "encrypt-resource", "event_type": event_type, "summary": summary,
+                           "resource": enc}, ensure_ascii=False).encode()
         return self.signed_headers(body), body
 
 
@@ -185,20 +294,20 @@ def run_server(host: str, port: int, api_base_url: str, stop_event: threading.Ev
     """Serve the v3 API plus ``POST /sandbox/pay {"order_id"}`` and ``POST /sandbox/refund
     {"out_refund_no"}``, which make the sandbox deliver the signed notification to the API.
 
-    Like WeChat Pay, a refund is accepted as PROCESSING and completes later: after
-    ``refund_after_s`` seconds the sandbox delivers REFUND.SUCCESS by itself (``None``: only when
-    asked through ``/sandbox/refund``)."""
-
-    def complete_refund(out_refund_no: str) -> int:
-        refund = sandbox.refunds[out_refund_no]
-        h, b = sandbox.complete_refund(out_refund_no)
-        return _post(refund["notify_url"], h, b)
+    Like WeChat Pay, a refund is accepted as PROCESSING and completes later: ``refund_after_s``
+    seconds later on the sandbox's clock it delivers REFUND.SUCCESS by itself (``None``: only when
+    asked through ``/sandbox/refund``). Every notification is retried until the API answers 2xx."""
 
     def complete_later(out: bytes) -> None:
         out_refund_no = json.loads(out)["out_refund_no"]
-        t = threading.Timer(refund_after_s, complete_refund, args=(out_refund_no,))
-        t.daemon = True
-        t.start()
+        sandbox.notifier.later(sandbox.now() + int(refund_after_s), lambda: sandbox.deliver_refund(out_refund_no))
+
+    def tick() -> None:
+        while not stop_event.wait(0.2):
+            try:
+                sandbox.notifier.tick()
+            except Exception:  # keep delivering; one broken job must not stop the others
+                pass
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self, status: int, headers: dict, body: bytes):
@@ -217,15 +326,16 @@ def run_server(host: str, port: int, api_base_url: str, stop_event: threading.Ev
                     order = sandbox.orders.get(data.get("order_id", ""))
                     if order is None:
                         return self._send(404, {}, b'{"error":"start payment in the app first (POST /v1/orders/{id}/pay)"}')
-                    h, b = sandbox.pay(data["order_id"])
-                    status = _post(order["notify_url"], h, b)
+                    status = sandbox.deliver_payment(data["order_id"])
                 else:
                     refund = sandbox.refunds.get(data.get("out_refund_no", ""))
                     if refund is None:
                         return self._send(404, {}, b'{"error":"no such refund"}')
-                    status = complete_refund(data["out_refund_no"])
-                return self._send(200, {"Content-Type": "application/json"},
-                                  json.dumps({"delivered": status == 204, "api_status": status}).encode())
+                    status = sandbox.deliver_refund(data["out_refund_no"])
+                out = {"delivered": status == 204, "api_status": status}
+                if not 200 <= status < 300:
+                    out["retry_in_s"] = RETRY_AFTER_S[0]  # like WeChat: until a 2xx
+                return self._send(200, {"Content-Type": "application/json"}, json.dumps(out).encode())
             url = f"http://{self.headers.get('Host')}{self.path}"
             status, headers, out = sandbox.handle(method, url, dict(self.headers), body)
             self._send(status, headers, out)
@@ -249,6 +359,7 @@ def run_server(host: str, port: int, api_base_url: str, stop_event: threading.Ev
         sandbox = ensure_dev_secrets(client("ssm"), get_settings().stage, f"http://{host}:{port}")
     server = ThreadingHTTPServer((host, port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=tick, daemon=True, name="sandbox-notifier").start()
     stop_event.wait()
     server.shutdown()
 

@@ -1,7 +1,7 @@
 """Payments rules: orders, provider callbacks, refunds, reconciliation and the earnings ledger.
 
 Used by other domains (the contract): ``create_order``, ``get_order``, ``order_out``,
-``refund``, ``close_order``; they react to ``order.paid`` / ``order.closed`` /
+``refund``, ``close_order``, ``credit_deferred_share``; they react to ``order.paid`` / ``order.closed`` /
 ``order.refunded`` events with payload ``{order_id, product_type, product_id,
 payer_account_id, doctor_id, amount_fen}`` (+ ``refund_id``/``refund_amount_fen``, ``reason``).
 
@@ -25,7 +25,7 @@ from chalicelib.core.pagination import Page, parse_limit, query_page
 
 from . import alipay, providers, wechat
 from .models import LedgerEntry, Order, Refund
-from .schemas import Earnings, LedgerLine, OrderOut, PayParams, RefundOut
+from .schemas import Earnings, LedgerLine, OrderOut, PayParams, RefundOut, delivery_for
 
 PRODUCTS = ("consultation", "booking", "second_opinion", "surgery_deposit")
 
@@ -77,7 +77,8 @@ def order_out(o: Order) -> OrderOut:
     return OrderOut(order_id=o.order_id, product_type=o.product_type, product_id=o.product_id, doctor_id=o.doctor_id,
                     description=o.description, amount_fen=int(o.amount_fen), status=o.status,
                     refunded_fen=int(o.refunded_fen or 0), channel=o.channel, created_at=clock.iso(o.created_at),
-                    expires_at=clock.iso(o.expires_at), paid_at=clock.iso(o.paid_at))
+                    expires_at=clock.iso(o.expires_at), paid_at=clock.iso(o.paid_at),
+                    delivery=delivery_for(o.product_type, o.product_id))
 
 
 def _visible_order(caller, order_id: str) -> Order:
@@ -90,7 +91,11 @@ def _visible_order(caller, order_id: str) -> Order:
 def list_orders(caller, limit: int | None, cursor: str | None) -> Page:
     page = query_page(Order, Order.by_payer.query, caller.account_id, scan_index_forward=False,
                       limit=parse_limit(str(limit) if limit else None), cursor=cursor)
-    return Page([order_out(o) for o in page.items], page.next_cursor)
+    from chalicelib.doctors import service as doctors
+
+    cards = doctors.briefs(o.doctor_id for o in page.items)  # one BatchGetItem per page (none without doctors)
+    return Page([order_out(o).model_copy(update={"doctor": cards.get(o.doctor_id)}) for o in page.items],
+                page.next_cursor)
 
 
 def pay(caller, order_id: str, channel: str, openid: str | None) -> PayParams:
@@ -141,9 +146,41 @@ def _entries(o: Order, source: str, doctor_amount: int, platform_amount: int, ki
         if amount == 0 or (party.startswith("doctor#") and not o.doctor_id):
             continue
         eid = f"{source}#{party}"
+        split = ({"gross_fen": doctor_amount + platform_amount, "fee_fen": platform_amount}
+                 if party.startswith("doctor#") else {})
         out.append(LedgerEntry(eid, party=party, month_key=f"{_month(now)}#{eid}", order_id=o.order_id, kind=kind,
-                               amount_fen=amount, created_at=now))
+                               amount_fen=amount, created_at=now, **split))
     return out
+
+
+def credit_deferred_share(order_id: str, doctor_id: str) -> bool:
+    """Credit a doctor's share of an order paid without a doctor (e.g. a second opinion, whose
+    expert is settled only when the report is published): the share moves from the platform's
+    line to the doctor's in one transaction, at most once per order (the entries' ids are fixed
+    by the order). Only a paid order that nothing has been refunded from qualifies (409)."""
+    o = get_order(order_id, consistent=True)
+    if o.doctor_id:
+        raise Conflict("this order credits its doctor at payment", code="share_already_credited")
+    if o.status != "paid" or int(o.refunded_fen or 0):
+        raise Conflict(f"the order is {o.status}", code="order_not_creditable")
+    amount = int(o.amount_fen)
+    share = amount - amount * int(o.fee_bps) // 10000
+    if share <= 0:
+        return False
+    now = clock.now()
+    source = f"share#{order_id}"
+    entries = [LedgerEntry(f"{source}#{party}", party=party, month_key=f"{_month(now)}#{source}#{party}",
+                           order_id=order_id, kind=kind, amount_fen=fen, created_at=now)
+               for party, kind, fen in ((f"doctor#{doctor_id}", "credit", share), ("platform", "debit", -share))]
+    try:
+        with transaction() as tx:
+            tx.condition_check(Order, order_id, condition=(Order.status == "paid") & (Order.refunded_fen == 0))
+            for entry in entries:
+                tx.save(entry, condition=LedgerEntry.entry_id.does_not_exist())
+    except TransactWriteError:
+        return False  # credited already (or the order moved meanwhile)
+    logger.info("deferred share credited", extra={"order_id": order_id})
+    return True
 
 
 # --- payment settlement ----------------------------------------------------------------------
@@ -474,8 +511,15 @@ def admin_refund(caller, order_id: str, amount_fen: int | None, reason: str, req
 
 def earnings(caller, month: str) -> Earnings:
     entries = list(LedgerEntry.by_party.query(f"doctor#{caller.account_id}", LedgerEntry.month_key.startswith(f"{month}#")))
-    lines = [LedgerLine(entry_id=e.entry_id, order_id=e.order_id, kind=e.kind, amount_fen=int(e.amount_fen),
-                        created_at=clock.iso(e.created_at)) for e in entries]
+    lines = []
+    for e in entries:
+        net = int(e.amount_fen)
+        gross = int(e.gross_fen) if e.gross_fen is not None else net  # entries written before the split was kept
+        fee = int(e.fee_fen) if e.fee_fen is not None else 0
+        lines.append(LedgerLine(entry_id=e.entry_id, order_id=e.order_id, kind=e.kind, amount_fen=net, gross_fen=gross,
+                                fee_fen=fee, net_fen=net, created_at=clock.iso(e.created_at)))
     credits = sum(line.amount_fen for line in lines if line.amount_fen > 0)
     debits = sum(line.amount_fen for line in lines if line.amount_fen < 0)
-    return Earnings(month=month, credits_fen=credits, debits_fen=debits, net_fen=credits + debits, entries=lines)
+    return Earnings(month=month, credits_fen=credits, debits_fen=debits, net_fen=credits + debits,
+                    gross_fen=sum(line.gross_fen for line in lines), fee_fen=sum(line.fee_fen for line in lines),
+                    entries=lines)

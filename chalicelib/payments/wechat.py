@@ -4,7 +4,8 @@
   ``Authorization: WECHATPAY2-SHA256-RSA2048 mchid=…,nonce_str=…,signature=…,timestamp=…,serial_no=…``.
 * Responses and notifications are verified over ``timestamp\\nnonce\\nbody\\n`` (the raw body)
   with the pinned platform public key named by ``Wechatpay-Serial``; an unknown serial or a
-  timestamp older than 5 minutes is refused before anything else happens.
+  timestamp older than 5 minutes is refused before anything else happens; so is a
+  ``Wechatpay-Signature-Type`` other than ``WECHATPAY2-SHA256-RSA2048``.
 * Notification ``resource`` is AEAD_AES_256_GCM with the APIv3 key.
 """
 
@@ -93,6 +94,10 @@ def verify_signed(cfg: WechatConfig, headers: dict[str, str], raw_body: bytes, n
                               h.get("wechatpay-signature"))
     if not (serial and ts and nonce and sig):
         raise SignatureError("missing Wechatpay-* headers")
+    # the only type WeChat Pay uses for merchants; anything else is not verified (absent: the
+    # same type, as before WeChat added the header)
+    if h.get("wechatpay-signature-type", SCHEMA) != SCHEMA:
+        raise SignatureError("unsupported signature type")
     key = cfg.platform_public_keys.get(serial)
     if key is None:
         raise SignatureError("unknown platform certificate serial")

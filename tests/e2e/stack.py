@@ -33,6 +33,7 @@ class Stack:
         threading.Thread(target=self._pump, daemon=True).start()
         self.wait_for("Suizhen local stack is up", 120)
         self.sandbox = re.search(r"Sandbox pay\s+(\S+)", self.output()).group(1)
+        self.moto = re.search(r"AWS \(moto\)\s+(\S+)", self.output()).group(1)
 
     def _pump(self):
         for raw in self.proc.stdout:
@@ -82,6 +83,12 @@ class Stack:
         status, body = self.call("POST", "/v1/auth/token", {"phone": phone, "code": codes[-1]})
         assert status == 200, body
         return body
+
+    def clock(self, body: dict | None = None) -> dict:
+        """The stack's test clock: ``GET /dev/clock``, or ``POST`` it ``body``."""
+        status, out = self.call("POST" if body is not None else "GET", "/dev/clock", body)
+        assert status == 200, out
+        return out
 
     def stop(self) -> int:
         if self.proc.poll() is None:

@@ -109,3 +109,14 @@ def test_booking_paid_confirmed_calendar_then_cancelled_and_refunded(stack):
     status, cancelled = stack.call("POST", path + "/cancel", token=tok)
     assert status == 200 and cancelled["status"] == "cancelled", cancelled
     until(lambda: stack.call("GET", f"/v1/orders/{booking['order_id']}", token=tok)[1]["refunded_fen"] == 3000)
+
+
+def test_gateway_refusals_answer_in_our_error_envelope(stack):
+    """What API Gateway itself refuses (no token, unknown route) answers as the deployed template
+    declares, not chalice local's {"message": "Unauthorized"}; an invalid token is our own 401."""
+    for token, code in ((None, "unauthorized"), ("not-a-token", "invalid_token")):
+        status, body = stack.call("GET", "/v1/me", token=token)
+        assert status == 401 and set(body) == {"error"}, body
+        assert body["error"]["code"] == code and body["error"]["message"] and body["error"]["request_id"], body
+    status, body = stack.call("GET", "/v1/no-such-route")
+    assert status == 404 and body["error"]["code"] == "not_found" and body["error"]["request_id"], body

@@ -1,0 +1,177 @@
+"""The local stack's test clock, in process: the shared clock file, stepping through due timers,
+TTL on the clock, idempotency expiry on the clock, and the proof that no deployed stage can serve
+``/dev/clock``."""
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from chalicelib.core import clock as core_clock
+from chalicelib.core import outbox, timers
+from devstack import clock as devclock
+from devstack import devroutes
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def shared(tmp_path):
+    """The shared clock installed as the service clock, as every process of the stack does."""
+    s = devclock.SharedClock(str(tmp_path / "clock"), create=True)
+    core_clock.set_clock(s.now)
+    yield s
+    core_clock.set_clock(None)
+
+
+def test_durations():
+    assert devclock.parse_duration("PT49H") == timedelta(hours=49)
+    assert devclock.parse_duration("2d3h") == timedelta(days=2, hours=3)
+    assert devclock.parse_duration("P1DT30M") == timedelta(days=1, minutes=30)
+    assert devclock.parse_duration("90m") == timedelta(minutes=90)
+    for bad in ("", "PT", "-1h", "PT-1H", "3x", "0h", "yesterday"):
+        with pytest.raises(ValueError):
+            devclock.parse_duration(bad)
+    assert devclock.parse_time("2026-12-24T09:00:00+08:00") == datetime(2026, 12, 24, 1, tzinfo=UTC)
+    with pytest.raises(ValueError):
+        devclock.parse_time("2026-12-24T09:00:00")  # no offset
+
+
+def test_one_clock_for_every_process_forward_only(tmp_path):
+    path = str(tmp_path / "clock")
+    mine = devclock.SharedClock(path, create=True)
+    assert abs((mine.now() - datetime.now(UTC)).total_seconds()) < 1
+    mine.move_to(datetime.now(UTC) + timedelta(hours=49))
+    # another process maps the same file and reads the same clock
+    out = subprocess.run([sys.executable, "-c", "import sys; from devstack.clock import SharedClock; "
+                          "print(SharedClock(sys.argv[1]).now().isoformat())", path],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    other = datetime.fromisoformat(out.strip())
+    assert abs((other - mine.now()).total_seconds()) < 5
+    assert other - datetime.now(UTC) > timedelta(hours=48, minutes=59)
+    # never backwards
+    before = mine.now()
+    mine.move_to(before - timedelta(hours=1))
+    assert mine.now() >= before
+
+
+def test_advance_steps_through_due_timers_in_due_order(aws, shared, drain):
+    """Each timer fires with the clock at its own due time, and what its consumer does is
+    delivered before the next one fires."""
+    seen: list[tuple[str, datetime]] = []
+
+    @outbox.consumer("timer.devclock-test")
+    def _record(event_id, payload):
+        seen.append((payload["name"], core_clock.now()))
+
+    start = core_clock.now()
+    # scheduled out of order, on different shards
+    for name, hours in (("third", 30), ("first", 1), ("second", 2), ("later", 60)):
+        timers.schedule("devclock-test", start + timedelta(hours=hours), {"name": name}, key=name)
+
+    def deliver() -> int:
+        return len(_deliver_once(drain))
+
+    control = devclock.ClockControl(shared, run_due=lambda: devclock.run_due(deliver))
+    out = control.advance(devclock.parse_duration("PT49H"))
+    assert out["timers_fired"] == 3
+    assert [n for n, _ in seen] == ["first", "second", "third"]
+    for (name, at), hours in zip(seen, (1, 2, 30), strict=True):
+        assert timedelta(hours=hours) <= at - start < timedelta(hours=hours, seconds=5), name
+    assert core_clock.now() - start >= timedelta(hours=49)
+    with pytest.raises(ValueError, match="forward"):
+        control.advance_to(start)
+    with pytest.raises(ValueError):
+        devclock.apply(control, {"advance": "PT1H", "to": "2030-01-01T00:00:00Z"})
+
+
+def _deliver_once(drain) -> list:
+    """One round of the event path (relay → queues → consumers), in process."""
+    from chalicelib.events import deliver_records
+
+    return deliver_records([r for reader in drain.readers for r in reader.read()])
+
+
+def test_ttl_expiry_on_the_clock(aws, shared):
+    from chalicelib.core.ratelimit import RateCounter
+
+    RateCounter("a", count=1, expires_at=core_clock.now() + timedelta(hours=2)).save()
+    RateCounter("b", count=1, expires_at=core_clock.now() + timedelta(days=3)).save()
+    assert devclock.expire_ttl() == 0
+    shared.move_to(core_clock.now() + timedelta(hours=3))
+    assert devclock.expire_ttl() == 1
+    assert [c.key for c in RateCounter.scan()] == ["b"]
+
+
+def test_idempotency_records_expire_on_the_clock(api, shared):
+    """A retry within the window gets the first answer; after the window (TTL on the clock) the
+    same key is a new request."""
+    user = api.login("13900000777")
+    key = {"Idempotency-Key": "k-1"}
+    body = {"relation": "child", "real_name": "王小", "gender": "female", "birth_date": "2020-01-01"}
+    first = api.post("/v1/me/profiles", body, token=user.token, headers=key)
+    again = api.post("/v1/me/profiles", body, token=user.token, headers=key)
+    assert first.status == 201 and again.body == first.body
+    shared.move_to(core_clock.now() + timedelta(hours=27))
+    assert devclock.expire_ttl() >= 1
+    user = api.relogin(user)
+    later = api.post("/v1/me/profiles", body, token=user.token, headers=key)
+    assert later.status == 201 and later.body["profile_id"] != first.body["profile_id"]
+
+
+# --- /dev/clock exists only in the local stack ------------------------------------------------------
+
+def test_no_deployed_stage_can_register_the_dev_route():
+    stages = json.load(open(ROOT / ".chalice" / "config.json"))["stages"]
+    with_devstack = {devclock.CONTROL_URL_ENV: "http://127.0.0.1:1"}
+    for stage in stages:
+        lambda_env = {**with_devstack, "AWS_LAMBDA_FUNCTION_NAME": f"suizhen-{stage}", "LAMBDA_TASK_ROOT": "/var/task"}
+        assert not devroutes.may_register(stage, lambda_env), stage  # inside Lambda: never
+        if stage != "dev":
+            assert not devroutes.may_register(stage, with_devstack), stage
+    assert not devroutes.may_register("dev", {})  # not started by the devstack
+    assert devroutes.may_register("dev", with_devstack)
+
+
+def test_the_lambda_package_cannot_reach_devstack():
+    """``chalice package`` ships app.py and chalicelib/ (and vendor/): none of it imports devstack,
+    so the route module is absent from every deployed function whatever its configuration."""
+    assert not (ROOT / "vendor").exists()
+    files = [ROOT / "app.py", *sorted((ROOT / "chalicelib").rglob("*.py"))]
+    for f in files:
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n == "devstack" or n.startswith("devstack.") for n in names), f
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                assert not node.value.startswith("devstack"), f
+
+
+def test_the_app_has_no_dev_route(api):
+    import app
+
+    assert not [p for p in app.app.routes if p.startswith("/dev")]
+    r = api.post("/v1/../dev/clock", {"advance": "PT1H"})
+    assert r.status in (403, 404)
+    r = api.post("/dev/clock", {"advance": "PT1H"})
+    assert r.status in (403, 404) and "advance" not in json.dumps(r.body)
+
+
+def test_gateway_responses_match_the_template():
+    """The local API answers API Gateway's own refusals as the deployed template declares them."""
+    from devstack.api import GATEWAY_RESPONSES
+
+    template = json.load(open(ROOT / "infra" / "template.json"))["Resources"]
+    declared = {}
+    for res in template.values():
+        if res.get("Type") == "AWS::ApiGateway::GatewayResponse":
+            p = res["Properties"]
+            body = json.loads(p["ResponseTemplates"]["application/json"])
+            declared[p["ResponseType"]] = (int(p["StatusCode"]), body["error"]["code"])
+    assert declared == GATEWAY_RESPONSES
+    assert os.path.exists(ROOT / "devstack" / "api.py")
