@@ -102,7 +102,7 @@ def _run_answer(env, st):
 
 SCENARIOS = [
     Scenario(f"timer sweep: {PLANS} active plans, {DUE} follow-up tasks due", {"Query": 8, "total": DUE + 8},
-             _setup_sweep, _run_sweep, iterations=1, expect_status=200),
+             _setup_sweep, _run_sweep, iterations=1, expect_status=200, items_budget=2 * DUE + 8, ratio_budget=None),
     Scenario("POST /v1/followup/plans/{id}/tasks/{id}/answers (2 alerts)", {"GetItem": 2, "TransactWriteItems": 1,
                                                                            "total": 3},
              _setup_answer, _run_answer, iterations=ANSWERS),
