@@ -13,6 +13,7 @@ from chalicelib.core.errors import Conflict
 from chalicelib.core.http import Caller
 from chalicelib.doctors import service as doctors
 from chalicelib.doctors.schemas import DoctorApply
+from chalicelib.followup import templates as followup_templates
 
 ADMIN = "13800000000"
 DOCTORS = [
@@ -36,6 +37,7 @@ def seed() -> list[tuple[str, str, str]]:
     admin = _account(ADMIN)
     accounts.set_role(admin.account_id, "admin")
     out.append(("admin", ADMIN, "operator: verifies doctors, refunds"))
+    followup_templates.seed_library()  # 随访 library: post-op 30 days, PHQ-9, pain NRS, temperature
     for phone, application in DOCTORS:
         acct = _account(phone)
         try:

@@ -134,7 +134,9 @@ def grants(unit: str) -> dict:
         "read": sorted({short_name(m) for m in read}),
         "params": sorted(p for p, user in PARAM_USERS.items() if user in mods),
         "sms": any('client("sns")' in src for m, src in sources.items() if m.startswith("chalicelib.accounts")),
-        "s3": any('client("s3")' in src for src in sources.values()),
+        # bucket prefixes: follow-up writes research exports, messaging conversation media
+        "s3": sorted({"exports" if m.startswith("chalicelib.followup") else "conversations"
+                      for m, src in sources.items() if 'client("s3")' in src}),
     }
 
 
@@ -184,7 +186,7 @@ def unit_statements(unit: str, has_queue: bool) -> list[dict]:
         out.append({"Effect": "Allow", "Action": ["sns:Publish"], "Resource": "*"})
     if g["s3"]:
         out.append({"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
-                    "Resource": _sub("${AttachmentsBucket.Arn}/conversations/*")})
+                    "Resource": [_sub(f"${{AttachmentsBucket.Arn}}/{p}/*") for p in g["s3"]]})
     if has_queue:
         out.append({"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                                                    "sqs:ChangeMessageVisibility"],

@@ -64,3 +64,8 @@ class Settings(BaseModel):
     notify_quiet_end: str = "08:00"
     notify_max_attempts: int = Field(default=5, ge=1, le=10)
     sms_daily_per_template: int = Field(default=50, ge=1)  # Aliyun: 50 notification SMS per number per template per day
+    # follow-up (随访): hours a task stays open to answer; an unacknowledged urgent alert is raised again after
+    followup_window_h: int = Field(default=72, ge=1, le=24 * 30)
+    followup_alert_reraise_h: int = Field(default=4, ge=1, le=72)
+    followup_export_page: int = Field(default=100, ge=1, le=1000)  # plans per export step
+    followup_export_url_ttl_s: int = Field(default=300, ge=30, le=3600)

@@ -37,6 +37,13 @@ def check_attachments(conv: Conversation, ids: list[str]) -> None:
         raise Unprocessable("attachments must be uploaded to this conversation first", code="invalid_attachment")
 
 
+def attachments_in_conversation(ids: list[str], conversation_id: str) -> bool:
+    """Whether every attachment was uploaded to this conversation (for other domains, e.g. a
+    follow-up questionnaire's wound photo)."""
+    found = {a.attachment_id: a for a in Attachment.batch_get(list(set(ids)))}
+    return len(found) == len(set(ids)) and all(a.conversation_id == conversation_id for a in found.values())
+
+
 def attachment_link(caller, attachment_id: str) -> AttachmentLink:
     try:
         a = Attachment.get(attachment_id)

@@ -40,3 +40,27 @@ _booking_card("booking.released", "booking_cancelled", only_status="doctor_cance
 _booking_card("booking.reminder", "booking_reminder")
 _booking_card("booking.request_declined", "booking_request_declined")
 _booking_card("booking.request_expired", "booking_request_expired")
+
+
+# --- follow-up (随访): a task that is due, and its one reminder ---------------------------------
+
+_FOLLOWUP_CARD_FIELDS = ("plan_id", "task_id", "item_id", "kind", "due_at", "window_ends_at")
+
+
+def _followup_card(event_type: str, card_type: str) -> None:
+    """Post ``card_type`` into the conversation of the plan's binding (ids and times only; the
+    app opens the task through the follow-up API)."""
+
+    def on_event(event_id: str, payload: dict) -> None:
+        card = {k: payload[k] for k in _FOLLOWUP_CARD_FIELDS if payload.get(k) is not None}
+        for k in ("due_at", "window_ends_at"):
+            if k in card:
+                card[k] = clock.iso(datetime.fromisoformat(card[k]))
+        post_card(payload["binding_id"], card_type, card)
+
+    on_event.__qualname__ = "on_" + event_type.replace(".", "_")
+    consumer(event_type)(on_event)
+
+
+_followup_card("followup.task_due", "followup_task")
+_followup_card("followup.task_reminder", "followup_task_reminder")

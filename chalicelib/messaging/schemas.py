@@ -45,7 +45,9 @@ class Card(Response):
     type: str = Field(description=(
         "binding_activated, away_auto_reply, consultation_opened, consultation_refunded, consultation_closed, "
         "booking_confirmed, booking_offered (a seat held for the patient: pay before hold_expires_at), "
-        "booking_cancelled, booking_reminder, booking_request_declined, booking_request_expired; from a group send "
+        "booking_cancelled, booking_reminder, booking_request_declined, booking_request_expired, followup_task (a "
+        "follow-up task is due: open it by plan_id and task_id before window_ends_at), followup_task_reminder; "
+        "from a group send "
         "(群发, with group_send_id): notice, booking_session (a 加号 session to book)"))
     text: str | None = None
     free_until: Timestamp | None = None

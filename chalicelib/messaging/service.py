@@ -16,7 +16,7 @@ Importing this module registers every messaging consumer.
 from __future__ import annotations
 
 from . import cards  # noqa: F401  (registers the booking card consumers)
-from .attachments import attachment_link, create_attachment
+from .attachments import attachment_link, attachments_in_conversation, create_attachment
 from .consultations import (
     _consultation,
     buy_consultation,
@@ -36,8 +36,9 @@ from .sending import post_card, send
 from .views import conversation_out, message_out
 
 __all__ = [
-    "_consultation", "attachment_link", "buy_consultation", "consultation_out", "conversation_detail", "conversation_out",
-    "create_attachment", "get_consultation", "get_conversation", "get_group_send", "get_package", "hide_message",
+    "_consultation", "attachment_link", "attachments_in_conversation", "buy_consultation", "consultation_out",
+    "conversation_detail", "conversation_out", "create_attachment", "get_consultation", "get_conversation",
+    "get_group_send", "get_package", "hide_message",
     "list_conversations", "list_messages", "mark_read", "message_out", "my_group_sends", "package_out", "post_card",
     "preview_recipients", "send", "set_away", "set_package", "start_group_send",
 ]
