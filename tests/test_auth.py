@@ -101,6 +101,12 @@ def test_get_me_budget(api):
     assert len(calls) <= 2, calls
 
 
+def test_malformed_refresh_tokens_are_refused_not_crashed(api):
+    for raw in (".abcdefghij", "abcdefghij.", "..........", "x" * 40):
+        r = api.post("/v1/auth/refresh", {"refresh_token": raw})
+        assert r.status == 401 and r.error_code == "invalid_refresh_token", (raw, r.status)
+
+
 def test_logout_revokes_refresh(api):
     user = api.login(PHONE)
     assert api.post("/v1/auth/logout", {"refresh_token": user.refresh_token}, token=user.token).status == 200

@@ -168,7 +168,8 @@ def test_whole_flow(api, world, wxpay, clock, drain):  # noqa: F811
     clock.advance(days=30, minutes=1)
     timers.sweep()
     assert "opinion.outcome_requested" in drain()
-    assert api.get(f"/v1/opinions/shared/{path.rsplit('/', 1)[1]}").status == 404  # the link has expired
+    gone = api.get(f"/v1/opinions/shared/{path.rsplit('/', 1)[1]}")  # the link has expired
+    assert gone.status == 404 and gone.headers["Content-Type"].startswith("text/html")  # a page, as documented
     alice, admin = fresh(api, alice), fresh(api, admin)
     r = api.post(f"/v1/opinions/cases/{case_id}/outcome", {"followed_advice": "yes", "treatment_changed": True},
                  token=alice.token)

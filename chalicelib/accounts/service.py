@@ -147,6 +147,8 @@ def login(phone: str, code: str) -> TokenPair:
 
 def _parse_refresh(raw: str) -> RefreshToken:
     token_id, _, secret = raw.partition(".")
+    if not token_id or not secret:  # an empty key is a DynamoDB validation error, not a miss
+        raise Unauthorized("refresh token is not valid", code="invalid_refresh_token")
     try:
         rec = RefreshToken.get(token_id, consistent_read=True)
     except (RefreshToken.DoesNotExist, ValueError):

@@ -2,6 +2,7 @@
 
 from chalice import Response as HttpResponse
 
+from chalicelib.core.errors import NotFound
 from chalicelib.core.http import Api, Ctx, ListOf
 from chalicelib.core.lazy import lazy_module
 
@@ -18,8 +19,18 @@ ANY = ("patient", "doctor", "admin")
 CASE = "/v1/opinions/cases/{case_id}"
 
 
-def _html(body: str) -> HttpResponse:
-    return HttpResponse(body=body, status_code=200, headers={"Content-Type": "text/html; charset=utf-8",
+def _page(render) -> HttpResponse:
+    """A page for a browser (the treating doctor opens the share link in one): a missing or expired
+    report is a zh-CN page too, not a JSON body."""
+    try:
+        return _html(render())
+    except NotFound:
+        return _html("<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf-8\"><title>报告不可用</title>"
+                     "<p>报告不存在或链接已过期。</p></html>", status=404)
+
+
+def _html(body: str, status: int = 200) -> HttpResponse:
+    return HttpResponse(body=body, status_code=status, headers={"Content-Type": "text/html; charset=utf-8",
                                                              "Cache-Control": "no-store",
                                                              "Content-Security-Policy": "default-src 'none'; "
                                                              "style-src 'unsafe-inline'; script-src 'unsafe-inline'",
@@ -98,7 +109,7 @@ def get_report(ctx: Ctx, case_id: str):
 @api.route(CASE + "/report.html", "GET", roles=ANY, produces="text/html", errors=(404,),
            summary="The report as a printable page")
 def report_html(ctx: Ctx, case_id: str):
-    return _html(report.report_html(ctx.caller, case_id, ctx.request_id))
+    return _page(lambda: report.report_html(ctx.caller, case_id, ctx.request_id))
 
 
 @api.route(CASE + "/share", "POST", roles=PATIENT, response="ShareLink", status=201, errors=(404,),
@@ -110,7 +121,7 @@ def share(ctx: Ctx, case_id: str):
 @api.route("/v1/opinions/shared/{token}", "GET", auth=False, produces="text/html", errors=(404,),
            summary="The report page behind a share link (no login; expires; every read audited)")
 def shared(ctx: Ctx, token: str):
-    return _html(report.shared_html(token, ctx.request_id))
+    return _page(lambda: report.shared_html(token, ctx.request_id))
 
 
 @api.route(CASE + "/followups", "POST", roles=PATIENT, request="MessageIn", response="CaseMessageOut", status=201,
