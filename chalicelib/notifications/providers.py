@@ -73,8 +73,19 @@ def base_url(provider: str) -> str:
 
 
 def config() -> dict[str, Any]:
-    """Provider credentials and template ids (SSM SecureString, cached like every secret)."""
-    return json.loads(secret_parameter(get_settings().notify_providers_param))
+    """Provider credentials and template ids (SSM SecureString, cached like every secret).
+
+    Not stored yet (a stage before operators created it): each delivery fails visibly with
+    ``provider_config_missing`` (operators can retry it) instead of the event's consumer failing
+    and the queue redelivering it forever."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return json.loads(secret_parameter(get_settings().notify_providers_param))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            raise Rejected("provider_config_missing") from None
+        raise
 
 
 def _timeout() -> float:

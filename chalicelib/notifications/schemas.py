@@ -18,7 +18,8 @@ class NotificationOut(Response):
     title: str
     body: str
     link: dict | None = Field(default=None, description="deep link: {type: conversation | binding | booking | "
-                                                        "booking_request | order, id}")
+                                                        "booking_request | order | followup_plan | "
+                                                        "followup_alert | followup_export | opinion_case, id}")
     read: bool
     created_at: str
 
