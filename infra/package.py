@@ -32,6 +32,8 @@ from infra.build import PARAMS, PARTITION_ARN, TABLE_ITEM_ACTIONS, _camel, _para
 PRUNE = ("boto3/", "botocore/", "s3transfer/", "jmespath/", "dateutil/", "urllib3/", "six.py",
          "boto3-", "botocore-", "s3transfer-", "jmespath-", "python_dateutil-", "urllib3-", "six-",
          "aws_lambda_powertools/event_handler/openapi/swagger_ui/")
+# Never read at run time: byte code (rebuilt by the runtime), type stubs, C sources, install records.
+PRUNE_SUFFIXES = (".pyc", ".pyi", ".c", ".h", ".pyx", ".dist-info/RECORD")
 READ_ACTIONS = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem",
                 "dynamodb:DescribeTable"]
 SIZE_LIMIT = 10 * 1024 * 1024
@@ -333,10 +335,17 @@ def prune_zip(path: str) -> None:
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
         for info in src.infolist():
             name = info.filename
-            if name.startswith(PRUNE) or "/__pycache__/" in name or name.endswith(".pyc"):
+            if name.startswith(PRUNE) or name.endswith(PRUNE_SUFFIXES) or _is_vendored_test(name):
                 continue
-            dst.writestr(info, src.read(name))
+            dst.writestr(info, src.read(name), compresslevel=9)
     os.replace(tmp, path)
+
+
+def _is_vendored_test(name: str) -> bool:
+    """A third-party package's own test suite (icalendar ships ~1 MB of it); never our code."""
+    if name.startswith(("chalicelib/", "app.py")):
+        return False
+    return "/__pycache__/" in name or "/tests/" in name or "/test/" in name
 
 
 def functions(t: dict) -> list[tuple[str, str, int, int]]:

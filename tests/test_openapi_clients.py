@@ -123,8 +123,13 @@ class ChaliceTransport(httpx.BaseTransport):
 def test_generated_client_has_one_model_per_named_schema(generated):
     _, package = generated
     models = {p.stem for p in (package / "models").glob("*.py")} - {"__init__"}
-    named = document()["components"]["schemas"]
-    assert len(models) <= len(named) + 2, sorted(models)
+    doc = document()
+    named = doc["components"]["schemas"]
+    # A typed map (question id → answer, category → switches) becomes a small map class of its own;
+    # that is one class per map, not a copy of a named object. Everything else must be named.
+    maps = sum(1 for _path, node in _walk(doc["components"]) if node.get("type") == "object"
+               and not node.get("properties") and node.get("additionalProperties") not in (None, False))
+    assert len(models) <= len(named) + maps + 2, sorted(models)
     for p in (package / "models").glob("*.py"):
         text = p.read_text()
         for m in re.finditer(r"^    (\w+): (.+)$", text, re.M):

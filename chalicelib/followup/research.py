@@ -30,7 +30,7 @@ from chalicelib.core.pagination import query_page
 
 from . import templates
 from .models import Export, Plan, ResearchConsent, Task
-from .schemas import ConsentOut, ConsentText, ExportOut
+from .schemas import ConsentText, ExportOut, ResearchConsentOut
 
 CONSENT_VERSION = "2026-01"
 CONSENT_TEXT = ("我同意医生将我的随访问卷答案在去除姓名、电话、身份证号、照片和自由文字后，以假名编号和相对天数的形式"
@@ -59,18 +59,18 @@ def _current(profile_id: str) -> ResearchConsent | None:
         return None
 
 
-def _consent_out(profile_id: str, c: ResearchConsent | None) -> ConsentOut:
+def _consent_out(profile_id: str, c: ResearchConsent | None) -> ResearchConsentOut:
     if c is None:
-        return ConsentOut(profile_id=profile_id, status="none", version=None, at=None)
-    return ConsentOut(profile_id=profile_id, status=c.status, version=c.version, at=clock.iso(c.at))
+        return ResearchConsentOut(profile_id=profile_id, status="none", version=None, at=None)
+    return ResearchConsentOut(profile_id=profile_id, status=c.status, version=c.version, at=clock.iso(c.at))
 
 
-def get_consent(caller, profile_id: str) -> ConsentOut:
+def get_consent(caller, profile_id: str) -> ResearchConsentOut:
     _own_profile(caller, profile_id)
     return _consent_out(profile_id, _current(profile_id))
 
 
-def _record(caller, profile_id: str, status: str, version: str) -> ConsentOut:
+def _record(caller, profile_id: str, status: str, version: str) -> ResearchConsentOut:
     now = clock.now()
     current = ResearchConsent(profile_id, "current", account_id=caller.account_id, status=status, version=version, at=now)
     with transaction() as tx:
@@ -80,14 +80,14 @@ def _record(caller, profile_id: str, status: str, version: str) -> ConsentOut:
     return _consent_out(profile_id, current)
 
 
-def grant(caller, profile_id: str, version: str) -> ConsentOut:
+def grant(caller, profile_id: str, version: str) -> ResearchConsentOut:
     _own_profile(caller, profile_id)
     if version != CONSENT_VERSION:
         raise Unprocessable(f"the current research consent is version {CONSENT_VERSION}", code="consent_version")
     return _record(caller, profile_id, "granted", version)
 
 
-def withdraw(caller, profile_id: str) -> ConsentOut:
+def withdraw(caller, profile_id: str) -> ResearchConsentOut:
     _own_profile(caller, profile_id)
     c = _current(profile_id)
     if c is None or c.status != "granted":

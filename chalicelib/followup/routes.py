@@ -165,19 +165,19 @@ def consent_text(ctx: Ctx):
     return research.consent_text()
 
 
-@api.route("/v1/followup/profiles/{profile_id}/research-consent", "GET", roles=PATIENT, response="ConsentOut",
+@api.route("/v1/followup/profiles/{profile_id}/research-consent", "GET", roles=PATIENT, response="ResearchConsentOut",
            errors=(404,), summary="A profile's research consent")
 def get_consent(ctx: Ctx, profile_id: str):
     return research.get_consent(ctx.caller, profile_id)
 
 
 @api.route("/v1/followup/profiles/{profile_id}/research-consent", "PUT", roles=PATIENT, request="ConsentIn",
-           response="ConsentOut", errors=(404, 422), summary="Give research consent (the current version) for a profile")
+           response="ResearchConsentOut", errors=(404, 422), summary="Give research consent (the current version) for a profile")
 def grant_consent(ctx: Ctx, profile_id: str):
     return research.grant(ctx.caller, profile_id, ctx.body.version)
 
 
-@api.route("/v1/followup/profiles/{profile_id}/research-consent", "DELETE", roles=PATIENT, response="ConsentOut",
+@api.route("/v1/followup/profiles/{profile_id}/research-consent", "DELETE", roles=PATIENT, response="ResearchConsentOut",
            errors=(404, 409), summary="Withdraw research consent: later exports leave the profile out")
 def withdraw_consent(ctx: Ctx, profile_id: str):
     return research.withdraw(ctx.caller, profile_id)

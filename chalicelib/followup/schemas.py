@@ -2,11 +2,11 @@
 tasks, alerts, adherence, research consent and exports."""
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, JsonValue, model_validator
 
-from chalicelib.core.schemas import ListQuery, Name, Ok, Request, Response, Text, Token  # noqa: F401  (Ok: routes)
+from chalicelib.core.schemas import DateStr, ListQuery, Name, Ok, Request, Response, Text, Timestamp, Token, check_text  # noqa: F401  (Ok: routes)
 
 Slug = Field(pattern=r"^[a-z0-9_]{1,32}$")
 Kind = Literal["reminder", "questionnaire", "booking", "article", "medication"]
@@ -14,6 +14,18 @@ QType = Literal["single", "multiple", "number", "scale", "date", "text", "photo"
 Severity = Literal["urgent", "routine"]
 Op = Literal[">=", ">", "<=", "<", "==", "!="]
 MAX_OCCURRENCES = 400
+
+# One answer as JSON carries it: a choice value, several, a number or 0–10, a date or text, a photo id.
+AnswerValue = int | float | Text | list[int | float | Text] | None
+
+
+def _question_id(v: str) -> str:
+    if not (0 < len(v) <= 64 and v.isascii() and v.isprintable() and " " not in v):
+        raise ValueError("question ids are printable ASCII without spaces")
+    return v
+
+
+QuestionId = Annotated[str, AfterValidator(_question_id)]
 
 
 class Option(Request):
@@ -185,12 +197,12 @@ class TemplateSummary(Response):
     owner_id: str
     shared: bool
     item_count: int
-    updated_at: str
+    updated_at: Timestamp
 
 
 class TemplateOut(TemplateSummary):
     description: str | None
-    items: list[dict[str, Any]]
+    items: list[dict[str, JsonValue]] = Field(description="the template's items as written (kind, offsets, content)")
 
 
 class VersionQuery(Request):
@@ -222,15 +234,15 @@ class TaskOut(Response):
     kind: str
     title: str
     status: str
-    due_at: str
-    window_ends_at: str
-    completed_at: str | None
+    due_at: Timestamp
+    window_ends_at: Timestamp
+    completed_at: Timestamp | None
     late: bool
     score: float | None = None
     band: str | None = None
-    answers: dict[str, Any] | None = None
+    answers: dict[str, AnswerValue] | None = None
     advice: list[str] = Field(default_factory=list)
-    content: dict[str, Any] | None = Field(default=None, description="what to show: text, questionnaire, article, "
+    content: dict[str, JsonValue] | None = Field(default=None, description="what to show: text, questionnaire, article, "
                                                                      "medication or the 加号 sessions link")
 
 
@@ -243,20 +255,21 @@ class PlanOut(Response):
     template_version: int
     name: str
     anchor_type: str
-    anchor_date: str
+    anchor_date: DateStr
     status: str
     stop_reason: str | None
-    created_at: str
+    created_at: Timestamp
 
 
 class PlanDetail(PlanOut):
-    items: list[dict[str, Any]]
+    items: list[dict[str, JsonValue]] = Field(description="the template's items as written (kind, offsets, content)")
     tasks: list[TaskOut]
 
 
 class AnswerIn(Request):
-    answers: dict[Token, Any] = Field(description="question id → answer (choice value, list of values, number, "
-                                                "0–10, YYYY-MM-DD, text, or a photo's attachment_id)")
+    answers: dict[QuestionId, AnswerValue] = Field(description="question id → answer (choice value, list of values, number, "
+                                                "0–10, YYYY-MM-DD, text, or a photo's attachment_id)",
+                                    max_length=100)
 
 
 class AnswerOut(Response):
@@ -277,9 +290,9 @@ class AlertOut(Response):
     patient_name: str
     rule_id: str
     rule_text: str
-    raised_at: str
+    raised_at: Timestamp
     raise_count: int
-    acknowledged_at: str | None
+    acknowledged_at: Timestamp | None
 
 
 class AckIn(Request):
@@ -338,7 +351,7 @@ class ConsentIn(Request):
     accepted: Literal[True]
 
 
-class ConsentOut(Response):
+class ResearchConsentOut(Response):
     profile_id: str
     status: str
     version: str | None
@@ -352,7 +365,7 @@ class ExportOut(Response):
     plans_seen: int
     patients: int
     rows: int
-    created_at: str
-    finished_at: str | None
+    created_at: Timestamp
+    finished_at: Timestamp | None
     download_url: str | None = Field(default=None, description="short-lived presigned URL once ready")
     expires_in: int | None = None

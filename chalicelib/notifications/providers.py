@@ -31,6 +31,7 @@ from typing import Any
 
 from chalicelib.core.aws import secret_parameter
 from chalicelib.core.config import get_settings
+from chalicelib.core.observability import logger
 
 logging.getLogger("jpush").setLevel(logging.WARNING)  # its debug lines carry registration ids
 
@@ -75,17 +76,26 @@ def base_url(provider: str) -> str:
 def config() -> dict[str, Any]:
     """Provider credentials and template ids (SSM SecureString, cached like every secret).
 
-    Not stored yet (a stage before operators created it): each delivery fails visibly with
-    ``provider_config_missing`` (operators can retry it) instead of the event's consumer failing
-    and the queue redelivering it forever."""
+    A stage that has not created the parameter has no providers: the inbox still works and every
+    push/SMS/WeChat delivery ends ``failed`` with ``unconfigured`` (visible to operators), rather
+    than an event retried forever."""
     from botocore.exceptions import ClientError
 
     try:
         return json.loads(secret_parameter(get_settings().notify_providers_param))
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
-            raise Rejected("provider_config_missing") from None
-        raise
+        if exc.response.get("Error", {}).get("Code") != "ParameterNotFound":
+            raise
+        logger.warning("notification providers are not configured",
+                       extra={"param": get_settings().notify_providers_param})
+        return {}
+
+
+def provider_config(name: str) -> dict[str, Any]:
+    cfg = config().get(name)
+    if not cfg:
+        raise Rejected("unconfigured", name)
+    return cfg
 
 
 def _timeout() -> float:
@@ -122,7 +132,7 @@ def _jpush(token: str, title: str, text: str, extras: dict, critical: bool) -> s
     import jpush
     from jpush import common as jcommon
 
-    cfg = config()["jpush"]
+    cfg = provider_config("jpush")
     zone = "default"
     if get_settings().provider_base_url:  # the SDK's endpoints are a public table of zones
         root = base_url("jpush") + "/v3/"
@@ -183,7 +193,7 @@ def _apns_token(cfg: dict) -> str:
 
 
 def _apns(token: str, title: str, text: str, extras: dict, critical: bool) -> str:
-    cfg = config()["apns"]
+    cfg = provider_config("apns")
     body = json.dumps({"aps": {"alert": {"title": title, "body": text}, "sound": "default",
                                "interruption-level": "time-sensitive" if critical else "active"},
                        **extras}, ensure_ascii=False).encode()
@@ -231,7 +241,7 @@ def _fcm_access_token(cfg: dict) -> str:
 
 
 def _fcm(token: str, title: str, text: str, extras: dict, critical: bool) -> str:
-    cfg = config()["fcm"]
+    cfg = provider_config("fcm")
     body = json.dumps({"message": {"token": token, "notification": {"title": title, "body": text},
                                    "data": {k: str(v) for k, v in extras.items()},
                                    "android": {"priority": "high" if critical else "normal"}}},
@@ -267,7 +277,7 @@ def send_sms(phone: str, key: str, params: dict[str, str], *, text: str = "") ->
         return "sns"
     if provider == "none":
         raise Rejected("sms_disabled")
-    cfg = config()[provider]
+    cfg = provider_config(provider)
     template_id = cfg.get("templates", {}).get(key)
     if not template_id:
         raise Rejected(f"sms_template_missing_{key}")
@@ -360,7 +370,7 @@ def _wechat_access_token(cfg: dict, *, fresh: bool = False) -> str:
 
 
 def send_wechat(openid: str, template_id: str, page: str, data: dict) -> str:
-    cfg = config()["wechat"]
+    cfg = provider_config("wechat")
     body = json.dumps({"touser": openid, "template_id": template_id, "page": page, "data": data,
                        "miniprogram_state": cfg.get("miniprogram_state", "formal"), "lang": "zh_CN"},
                       ensure_ascii=False).encode()

@@ -5,10 +5,18 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from chalicelib.core.schemas import ListQuery, Ok, Request, Response  # noqa: F401  (Ok is named by routes)
+from chalicelib.core.schemas import ListQuery, Ok, Request, Response, Timestamp, Token  # noqa: F401  (Ok is named by routes)
 
 _HM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _TOKEN = re.compile(r"^[A-Za-z0-9:_\-.]{8,512}$")
+
+
+class NotificationLink(Response):
+    """Where a tap on the notification leads."""
+
+    type: str = Field(description="conversation | binding | booking | booking_request | order | "
+                                  "followup_plan | followup_alert | followup_export | opinion_case (the object's kind)")
+    id: str
 
 
 class NotificationOut(Response):
@@ -17,11 +25,9 @@ class NotificationOut(Response):
     category: str
     title: str
     body: str
-    link: dict | None = Field(default=None, description="deep link: {type: conversation | binding | booking | "
-                                                        "booking_request | order | followup_plan | "
-                                                        "followup_alert | followup_export | opinion_case, id}")
+    link: NotificationLink | None = Field(default=None, description="deep link to the object")
     read: bool
-    created_at: str
+    created_at: Timestamp
 
 
 class UnreadOut(Response):
@@ -31,9 +37,9 @@ class UnreadOut(Response):
 class DeviceIn(Request):
     platform: Literal["ios", "android"]
     provider: Literal["jpush", "apns", "fcm"]
-    token: str = Field(min_length=8, max_length=512)
-    app_version: str | None = Field(default=None, max_length=32)
-    locale: str | None = Field(default=None, max_length=16)
+    token: Token = Field(min_length=8, max_length=512)
+    app_version: Token | None = Field(default=None, max_length=32)
+    locale: Token | None = Field(default=None, max_length=16)
 
     @field_validator("token")
     @classmethod
@@ -71,23 +77,40 @@ class ChannelSwitches(Request):
     wechat: bool | None = None
 
 
+class CategorySwitches(Request):
+    """Only the categories named change; a channel left out keeps its setting."""
+
+    binding: ChannelSwitches | None = None
+    message: ChannelSwitches | None = None
+    consultation: ChannelSwitches | None = None
+    booking: ChannelSwitches | None = None
+    payment: ChannelSwitches | None = None
+    account: ChannelSwitches | None = None
+    followup: ChannelSwitches | None = None
+
+
 class PreferencesIn(Request):
-    categories: dict[Literal["binding", "message", "consultation", "booking", "payment", "account", "followup"],
-                     ChannelSwitches] = Field(default_factory=dict)
+    categories: CategorySwitches = Field(default_factory=CategorySwitches)
     quiet_hours: QuietHours | None = None
     previews: bool | None = Field(default=None, description="show what was said on the lock screen")
 
 
+class QuietHoursOut(Response):
+    enabled: bool
+    start: str = Field(description="HH:MM, Asia/Shanghai")
+    end: str = Field(description="HH:MM, Asia/Shanghai")
+
+
 class PreferencesOut(Response):
-    categories: dict[str, dict[str, bool]]
-    quiet_hours: dict
+    categories: dict[str, dict[str, bool]] = Field(description="category → channel → on")
+    quiet_hours: QuietHoursOut
     previews: bool
     critical: list[str] = Field(description="event types that bypass preferences and quiet hours")
 
 
 class SubscriptionsIn(Request):
     openid: str = Field(min_length=6, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
-    template_ids: list[str] = Field(min_length=1, max_length=10)
+    template_ids: list[Token] = Field(min_length=1, max_length=10)
 
     @field_validator("template_ids")
     @classmethod
@@ -107,7 +130,7 @@ class GrantsOut(Response):
 
 
 class AdminQuery(ListQuery):
-    account: str = Field(min_length=1, max_length=64)
+    account: Token = Field(min_length=1, max_length=64)
 
 
 class DeliveryOut(Response):
@@ -119,5 +142,5 @@ class DeliveryOut(Response):
     reason: str | None = None
     attempts: int
     provider: str | None = None
-    created_at: str
-    updated_at: str
+    created_at: Timestamp
+    updated_at: Timestamp

@@ -147,7 +147,9 @@ def preferences(caller) -> PreferencesOut:
 def set_preferences(caller, body) -> PreferencesOut:
     state = delivery.state_of(caller.account_id)
     prefs = dict(state.prefs or {})
-    for cat, switches in body.categories.items():
+    for cat, switches in body.categories:
+        if switches is None:
+            continue
         merged = dict(prefs.get(cat) or {})
         merged.update({k: v for k, v in switches.model_dump().items() if v is not None})
         prefs[cat] = merged

@@ -119,7 +119,7 @@ class RecordIn(Request):
 class RecordUpload(Response):
     record_id: str
     upload_url: str
-    fields: dict
+    fields: dict[str, str] = Field(description="form fields to post with the file (presigned S3 POST)")
     expires_in: int
 
 
@@ -209,7 +209,7 @@ class ReportOut(Response):
     expert: ExpertOut
     diagnosis: str
     questions: list[str]
-    report: dict
+    report: ReportIn
     addenda: list[CaseMessageOut]
     published_at: Timestamp
 
@@ -239,6 +239,6 @@ class Stats(Response):
     avg_turnaround_hours: float | None
     refunds: int
     refund_rate: float | None
-    refunds_by_ground: dict
+    refunds_by_ground: dict[str, int]
     outcomes: int
     followed_share: float | None
