@@ -231,7 +231,10 @@ def dev_secret() -> dict:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
     sms_templates = {"login_code": "SMS_0001", "consultation_refunded": "SMS_0002", "booking_offered": "SMS_0003",
-                     "booking_cancelled": "SMS_0004", "refund": "SMS_0005", "doctor_verified": "SMS_0006"}
+                     "booking_cancelled": "SMS_0004", "refund": "SMS_0005", "doctor_verified": "SMS_0006",
+                     "followup_alert_urgent": "SMS_0007", "opinion_more_records": "SMS_0008",
+                     "opinion_assigned": "SMS_0009", "opinion_report_published": "SMS_0010",
+                     "refund_opinion": "SMS_0011"}
     return {
         "jpush": {"app_key": "fakeappkey", "master_secret": "fakesecret", "apns_production": False},
         "apns": {"team_id": "TEAM123456", "key_id": "KEY1234567", "p8": p8, "topic": "cn.suizhen.app"},
@@ -244,7 +247,9 @@ def dev_secret() -> dict:
         "wechat": {"appid": "wxfakeappid", "secret": "fake", "miniprogram_state": "developer",
                    "templates": {"binding_activated": "WX_BIND", "booking_held": "WX_BOOKING",
                                  "booking_offered": "WX_BOOKING", "booking_confirmed": "WX_BOOKING",
-                                 "booking_reminder": "WX_BOOKING"}},
+                                 "booking_reminder": "WX_BOOKING", "followup_task_due": "WX_FOLLOWUP",
+                                 "followup_task_reminder": "WX_FOLLOWUP",
+                                 "opinion_outcome_requested": "WX_OPINION"}},
     }
 
 

@@ -97,7 +97,8 @@ def test_wechat_fields_within_limits_for_every_template(template):
 
 def test_critical_set_is_small_and_exact():
     critical = {k for k, r in rules.RULES.items() if r.critical}
-    assert critical == {"consultation.refunded", "booking.cancelled#doctor", "order.paid", "order.refunded"}
+    assert critical == {"consultation.refunded", "booking.cancelled#doctor", "order.paid", "order.refunded",
+                        "followup.alert_raised#urgent", "opinion.refunded"}
 
 
 @pytest.mark.parametrize("event_type,recipient_field,channels", [

@@ -97,8 +97,7 @@ for _t in rules.event_types():
 
 
 def handle(event_type: str, event_id: str, payload: dict) -> None:
-    rule = rules.RULES[rules.rule_key(event_type, payload)]
-    for account_id in rule.recipients(payload):
+    for account_id, rule in rules.routes(event_type, payload):
         notify(event_id, event_type, rule, account_id, payload)
 
 
@@ -229,7 +228,7 @@ def _on_send_timer(event_id: str, payload: dict) -> None:
 def attempt(d: Delivery, state: NotifyAccount | None = None) -> None:
     """One try: stale check, send, record the outcome (the next try is already scheduled)."""
     event_type = d.event_type
-    rule = rules.RULES.get(rules.rule_key(event_type, d.payload))
+    rule = rules.rule_for(event_type, d.payload, d.account_id)
     try:
         if rule is not None and rule.stale and is_stale(rule.stale, d.payload):
             return _finish(d, "not_sent", "stale")

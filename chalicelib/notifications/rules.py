@@ -27,7 +27,7 @@ from chalicelib.core.clock import SHANGHAI
 
 CHANNELS = ("inbox", "push", "sms", "wechat")
 OPTIONAL_CHANNELS = ("push", "sms", "wechat")  # the inbox is the record; it is always written
-CATEGORIES = ("binding", "message", "consultation", "booking", "payment", "account", "followup")
+CATEGORIES = ("binding", "message", "consultation", "booking", "payment", "account", "followup", "opinion")
 URGENCIES = ("critical", "high", "normal", "low")
 
 Recipients = tuple[str, ...] | Callable[[dict], list[str]]
@@ -43,6 +43,8 @@ class Rule:
     link: tuple[str, str] | None = None  # (object type, payload field holding its id)
     digest: bool = False
     stale: str | None = None
+    also: str | None = None  # the key of a second rule: other recipients of the same event, other words
+
 
     @property
     def critical(self) -> bool:
@@ -62,6 +64,7 @@ def _other_side(p: dict) -> list[str]:
 
 
 PATIENT = ("patient_account_id",)
+EXPERT = ("expert_id",)  # opinions: the expert holding (or, after the report, who held) the case
 BOOKER = ("account_id",)
 PAYER = ("payer_account_id",)
 DOCTOR = ("doctor_id",)
@@ -107,6 +110,44 @@ RULES: dict[str, Rule] = {
     # doctors
     "doctor.verified": Rule(DOCTOR, ("inbox", "push", "sms"), "account", "normal", "doctor_verified"),
     "doctor.rejected": Rule(DOCTOR, ("inbox", "push"), "account", "normal", "doctor_rejected"),
+    # follow-up plans (随访)
+    "followup.task_due": Rule(PATIENT, ("inbox", "push", "wechat"), "followup", "normal", "followup_task_due",
+                              ("followup_plan", "plan_id")),
+    "followup.task_reminder": Rule(PATIENT, ("inbox", "push", "wechat"), "followup", "normal",
+                                   "followup_task_reminder", ("followup_plan", "plan_id")),
+    "followup.task_missed": Rule(PATIENT, ("inbox", "push"), "followup", "low", "followup_task_missed",
+                                 ("followup_plan", "plan_id")),
+    "followup.alert_raised": Rule(DOCTOR, ("inbox", "push"), "followup", "low", "followup_alert_routine",
+                                  ("followup_alert", "alert_id")),
+    "followup.alert_raised#urgent": Rule(DOCTOR, ("inbox", "push", "sms"), "followup", "critical",
+                                         "followup_alert_urgent", ("followup_alert", "alert_id")),
+    "followup.export_ready": Rule(DOCTOR, ("inbox",), "followup", "normal", "followup_export_ready",
+                                  ("followup_export", "export_id")),
+    # second opinion (二次诊疗); opinion.submitted is for operators, whom no rule can address
+    "opinion.more_records_requested": Rule(PATIENT, ("inbox", "push", "sms"), "opinion", "high",
+                                           "opinion_more_records", ("opinion_case", "case_id")),
+    "opinion.completed": Rule(PATIENT, ("inbox", "push"), "opinion", "normal", "opinion_completed",
+                              ("opinion_case", "case_id")),
+    "opinion.assigned": Rule(EXPERT, ("inbox", "push", "sms"), "opinion", "high", "opinion_assigned",
+                             ("opinion_case", "case_id")),
+    "opinion.accepted": Rule(PATIENT, ("inbox", "push"), "opinion", "normal", "opinion_accepted",
+                             ("opinion_case", "case_id")),
+    "opinion.question_asked": Rule(PATIENT, ("inbox", "push"), "opinion", "high", "opinion_question_asked",
+                                   ("opinion_case", "case_id")),
+    "opinion.question_answered": Rule(EXPERT, ("inbox", "push"), "opinion", "normal", "opinion_question_answered",
+                                      ("opinion_case", "case_id")),
+    "opinion.report_published": Rule(PATIENT, ("inbox", "push", "sms"), "opinion", "high",
+                                     "opinion_report_published", ("opinion_case", "case_id")),
+    "opinion.followup_asked": Rule(EXPERT, ("inbox", "push"), "opinion", "normal", "opinion_followup_asked",
+                                   ("opinion_case", "case_id")),
+    "opinion.addendum_published": Rule(PATIENT, ("inbox", "push"), "opinion", "normal", "opinion_addendum_published",
+                                       ("opinion_case", "case_id")),
+    "opinion.refunded": Rule(PATIENT, ("inbox", "push", "sms"), "opinion", "critical", "opinion_refunded",
+                             ("opinion_case", "case_id"), also="opinion.refunded#expert"),
+    "opinion.refunded#expert": Rule(("holder_id",), ("inbox", "push"), "opinion", "normal",
+                                    "opinion_refunded_expert", ("opinion_case", "case_id")),
+    "opinion.outcome_requested": Rule(PATIENT, ("inbox", "push", "wechat"), "opinion", "normal",
+                                      "opinion_outcome_requested", ("opinion_case", "case_id")),
 }
 
 
@@ -114,7 +155,29 @@ def rule_key(event_type: str, payload: dict) -> str:
     """Some events notify differently by their content (one booking.cancelled is critical)."""
     if event_type == "booking.cancelled" and payload.get("status") == "doctor_cancelled":
         return "booking.cancelled#doctor"
+    if event_type == "followup.alert_raised" and payload.get("severity") == "urgent":
+        return "followup.alert_raised#urgent"
     return event_type
+
+
+def routes(event_type: str, payload: dict) -> list[tuple[str, Rule]]:
+    """Each recipient with the rule that words their notification (an ``also`` rule adds others)."""
+    rule = RULES.get(rule_key(event_type, payload))
+    if rule is None:  # synthetic sends (digests) have no rule
+        return []
+    out = [(a, rule) for a in rule.recipients(payload)]
+    if rule.also:
+        seen = {a for a, _ in out}
+        out += [(a, RULES[rule.also]) for a in RULES[rule.also].recipients(payload) if a not in seen]
+    return out
+
+
+def rule_for(event_type: str, payload: dict, account_id: str) -> Rule | None:
+    """The rule a delivery to ``account_id`` was made under (retries and held sends re-read it)."""
+    for a, rule in routes(event_type, payload):
+        if a == account_id:
+            return rule
+    return RULES.get(rule_key(event_type, payload))
 
 
 def event_types() -> list[str]:
@@ -134,6 +197,9 @@ class Template:
 
 _BOOKING_WX = {"thing1": ("thing", "doctor_label"), "time2": ("time", "starts_local"),
                "phrase3": ("phrase", "status_word")}
+
+_FOLLOWUP_WX = {"thing1": ("thing", "title"), "time2": ("time", "window_local"),
+                "phrase3": ("phrase", "status_word")}
 
 TEMPLATES: dict[str, Template] = {
     "binding_requested": Template("新的报到申请", "有患者向您发起报到，请及时处理", "您有一条新的报到申请"),
@@ -166,23 +232,59 @@ TEMPLATES: dict[str, Template] = {
     "doctor_verified": Template("认证通过", "您的医生资质已审核通过", "您的医生认证已通过",
                                 sms=("doctor_verified", ())),
     "doctor_rejected": Template("认证未通过", "您的医生资质审核未通过，请修改后重新提交", "您的医生认证有新进展"),
+    # follow-up: the lock screen names the task's existence, never its content or an answer
+    "followup_task_due": Template("随访任务", "医生为您安排的随访任务已开始，请在 {window_local} 前完成",
+                                  "您有一项随访任务待完成", wechat=_FOLLOWUP_WX),
+    "followup_task_reminder": Template("随访提醒", "您的随访任务尚未完成，请在 {window_local} 前完成",
+                                       "您有一项随访任务即将截止", wechat=_FOLLOWUP_WX),
+    "followup_task_missed": Template("随访任务已过期", "您有一项随访任务未在时限内完成", "您的随访计划有新进展"),
+    "followup_alert_routine": Template("随访提醒", "有患者的随访回答触发了一般提醒，请查看", "您有一条随访提醒"),
+    "followup_alert_urgent": Template("随访紧急提醒", "有患者的随访回答触发了紧急提醒，请尽快查看并确认",
+                                      "您有一条紧急随访提醒，请尽快查看", sms=("followup_alert_urgent", ())),
+    "followup_export_ready": Template("导出已完成", "您申请的科研数据导出已完成，可以下载", "您的数据导出已完成"),
+    # second opinion: what happened to the case, never the diagnosis or the report's content
+    "opinion_more_records": Template("请补充资料", "您的二次诊疗病例需要补充资料，补充后将继续处理",
+                                     "您的二次诊疗病例需要补充资料", sms=("opinion_more_records", ())),
+    "opinion_completed": Template("资料审核通过", "您的二次诊疗资料已齐全，专家意见预计在 {deadline_local} 前给出",
+                                  "您的二次诊疗病例已进入专家匹配"),
+    "opinion_assigned": Template("新的二次诊疗病例", "有一个二次诊疗病例邀请您审阅，请在 {respond_local} 前接受或拒绝",
+                                 "您有一个新的二次诊疗病例待接受", sms=("opinion_assigned", ("time",))),
+    "opinion_accepted": Template("专家已接诊", "专家已接受您的二次诊疗病例，正在审阅资料", "您的二次诊疗病例有新进展"),
+    "opinion_question_asked": Template("专家提问", "专家就您的二次诊疗病例提出了问题，请及时回复",
+                                       "您的二次诊疗病例有新消息"),
+    "opinion_question_answered": Template("患者已回复", "患者回复了您在二次诊疗病例中的问题", "您的二次诊疗病例有新消息"),
+    "opinion_report_published": Template("专家意见已发布", "您的二次诊疗专家意见已发布，请登录查看",
+                                         "您的二次诊疗专家意见已发布", sms=("opinion_report_published", ())),
+    "opinion_followup_asked": Template("患者追问", "患者就二次诊疗意见提出了追问，请以补充意见回复",
+                                       "您的二次诊疗病例有新消息"),
+    "opinion_addendum_published": Template("补充意见已发布", "专家回复了您的追问，请登录查看", "您的二次诊疗病例有新进展"),
+    "opinion_refunded": Template("二次诊疗已退款", "您的二次诊疗费用已全额退回原支付账户", "您的二次诊疗费用已退回",
+                                 sms=("refund_opinion", ())),
+    "opinion_refunded_expert": Template("病例已结束", "您审阅中的一个二次诊疗病例已退款结束，资料访问已关闭",
+                                        "您的一个二次诊疗病例已结束"),
+    "opinion_outcome_requested": Template("意见随访", "请花一分钟告诉我们您是否采纳了专家意见",
+                                          "您有一份二次诊疗随访问卷",
+                                          wechat={"thing1": ("thing", "title"), "phrase2": ("phrase", "status_word")}),
 }
 
 # WeChat subscribe-message value limits (characters) by the template field's kind.
 WECHAT_LIMITS = {"thing": 20, "phrase": 5, "character_string": 32, "time": 30, "number": 32, "amount": 32}
 STATUS_WORDS = {"booking.held": "待支付", "booking.offered": "待支付", "booking.confirmed": "已确认",
-                "booking.reminder": "即将开始", "binding.activated": "已通过"}
+                "booking.reminder": "即将开始", "binding.activated": "已通过", "followup.task_due": "待完成",
+                "followup.task_reminder": "即将截止", "opinion.outcome_requested": "待填写"}
 
 
 def facts(event_type: str, payload: dict, extra: dict | None = None) -> dict[str, Any]:
     """The values templates may use, derived from the payload (ids, times, amounts only)."""
     f: dict[str, Any] = {"count": 1, "status_word": STATUS_WORDS.get(event_type, "有更新"), "doctor_label": "您的加号"}
     for name, key in (("starts_local", "starts_at"), ("hold_local", "hold_expires_at"),
-                      ("deadline_local", "deadline_at")):
+                      ("deadline_local", "deadline_at"), ("window_local", "window_ends_at"),
+                      ("respond_local", "respond_by")):
         f[name] = _local(payload.get(key))
     amount = payload.get("refund_amount_fen", payload.get("amount_fen"))
     f["amount_yuan"] = f"{int(amount) / 100:.2f}" if isinstance(amount, int) else "-"
-    f["time"], f["amount"] = f["starts_local"], f["amount_yuan"]
+    f["time"] = f["starts_local"] if f["starts_local"] != "-" else f["respond_local"]
+    f["amount"] = f["amount_yuan"]
     f.update(extra or {})
     return f
 
@@ -204,6 +306,7 @@ def render(template: str, f: dict) -> tuple[str, str, str]:
 def wechat_data(template: str, f: dict) -> dict[str, dict[str, str]]:
     """The subscribe message's ``data``, each value cut to its kind's limit."""
     data = {}
+    f = {"title": TEMPLATES[template].title, **f}  # a "thing" naming the notice itself (随访任务)
     for key, (kind, fact) in TEMPLATES[template].wechat.items():
         value = str(f.get(fact, "")) or "-"
         if kind == "character_string":

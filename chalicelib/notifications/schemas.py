@@ -14,7 +14,8 @@ _TOKEN = re.compile(r"^[A-Za-z0-9:_\-.]{8,512}$")
 class NotificationLink(Response):
     """Where a tap on the notification leads."""
 
-    type: str = Field(description="conversation | binding | booking | booking_request | order | … (the object's kind)")
+    type: str = Field(description="conversation | binding | booking | booking_request | order | "
+                                  "followup_plan | followup_alert | followup_export | opinion_case (the object's kind)")
     id: str
 
 

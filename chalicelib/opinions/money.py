@@ -100,7 +100,8 @@ def refund_case(c: Case, ground: str, reason: str, *, allowed=OPEN) -> bool:
             if c.completed_at is not None and ground != "deadline":
                 timers.cancel(timers.timer_id_for(DEADLINE_TIMER, c.case_id), tx=tx)
             count(tx, refunds=1, **{f"refunds_{ground}": 1})
-            emit(tx, "opinion.refunded", payload(c, ground=ground, order_id=c.order_id, previous=c.status))
+            emit(tx, "opinion.refunded", payload(c, ground=ground, order_id=c.order_id, previous=c.status,
+                                                    holder_id=c.holder_id))
     except TransactWriteError:
         return False
     logger.info("case refunded", extra={"case_id": c.case_id, "ground": ground})
