@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
 from chalicelib.core.schemas import ListQuery, Name, Ok, Request, Response, Text, Timestamp, Token  # noqa: F401  (named by routes)
 
@@ -209,7 +209,7 @@ class ReportOut(Response):
     expert: ExpertOut
     diagnosis: str
     questions: list[str]
-    report: ReportIn
+    report: dict[str, JsonValue] = Field(description="the fields of ReportIn as the expert published them")
     addenda: list[CaseMessageOut]
     published_at: Timestamp
 
