@@ -18,7 +18,7 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python scripts/run_tests.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
