@@ -124,9 +124,11 @@ class OutboxDrain:
         for reader in self.readers:
             reader.skip_existing()
 
-    def __call__(self, max_rounds: int = 20) -> list[str]:
+    def __call__(self, max_rounds: int = 20, units: set[str] | None = None) -> list[str]:
         """Deliver until the outbox is quiet (consumers may emit further events); returns the
-        delivered messages' types (a batch of fired timers counts once per timer).
+        delivered messages' types (a batch of fired timers counts once per timer). ``units``
+        limits delivery to those units' queues (to measure one domain's consumers alone); the
+        other units' messages are dropped, as if their queues were not polled.
 
         With ``SUIZHEN_DRAIN_TWICE=1`` every message is delivered, then each of its consumers runs
         a second time on it, past the completion markers (what a redelivery racing the marker
@@ -140,9 +142,11 @@ class OutboxDrain:
             if not recs:
                 return seen
             if os.environ.get("SUIZHEN_DRAIN_TWICE") == "1":
-                seen.extend(_deliver_twice(recs))
-            else:
+                seen.extend(_deliver_twice(recs, units))
+            elif units is None:
                 seen.extend(deliver_records(recs))
+            else:
+                seen.extend(_deliver_to(recs, units))
         raise AssertionError("outbox did not settle")
 
 
@@ -161,7 +165,21 @@ def _snapshot() -> dict:
     return out
 
 
-def _deliver_twice(records: list[dict]) -> list[str]:
+def _deliver_to(records: list[dict], units: set[str]) -> list[str]:
+    from chalicelib import events
+
+    events.load_all()
+    seen = []
+    for record in records:
+        for message in events.messages_of(record):
+            seen.append(message["type"])
+            for unit in events.subscribers(message["type"]):
+                if unit in units:
+                    events.deliver_to_unit(unit, message)
+    return seen
+
+
+def _deliver_twice(records: list[dict], units: set[str] | None = None) -> list[str]:
     from chalicelib import events
     from chalicelib.core import outbox
 
@@ -170,9 +188,14 @@ def _deliver_twice(records: list[dict]) -> list[str]:
     for record in records:
         for message in events.messages_of(record):
             seen.append(message["type"])
-            for unit in events.subscribers(message["type"]):
+            subscribed = [u for u in events.subscribers(message["type"]) if units is None or u in units]
+            for unit in subscribed:
                 events.deliver_to_unit(unit, message)
+            if not subscribed:
+                continue
             for name, fn in outbox.consumers_for(message["type"]):
+                if events.unit_of_consumer(name) not in subscribed:
+                    continue
                 before = _snapshot()
                 fn(message["event_id"], message["payload"])
                 after = _snapshot()
