@@ -234,7 +234,7 @@ def dev_secret() -> dict:
                      "booking_cancelled": "SMS_0004", "refund": "SMS_0005", "doctor_verified": "SMS_0006",
                      "followup_alert_urgent": "SMS_0007", "opinion_more_records": "SMS_0008",
                      "opinion_assigned": "SMS_0009", "opinion_report_published": "SMS_0010",
-                     "refund_opinion": "SMS_0011"}
+                     "refund_opinion": "SMS_0011", "consultation_reply_due": "SMS_0012"}
     return {
         "jpush": {"app_key": "fakeappkey", "master_secret": "fakesecret", "apns_production": False},
         "apns": {"team_id": "TEAM123456", "key_id": "KEY1234567", "p8": p8, "topic": "cn.suizhen.app"},

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from chalicelib.core import timers
+from chalicelib.core.clock import SHANGHAI
 from chalicelib.core.http import Caller
 from chalicelib.messaging import service
 from chalicelib.messaging.models import Conversation
@@ -104,6 +105,31 @@ def test_unanswered_consultation_refunded_at_deadline(api, chat, wxpay, drain, c
     cards = [m["card"]["type"] for m in api.get(f"/v1/conversations/{conv}/messages", token=alice.token).body["items"]
              if m["kind"] == "card"]
     assert "consultation_refunded" in cards
+
+
+def test_doctor_reminded_two_hours_before_the_reply_deadline(api, chat, wxpay, drain, clock):
+    """24 h to reply: at 22 h the doctor gets a reply-due notice (inbox, high urgency) that names
+    the deadline; a consultation answered in time gets none."""
+    from chalicelib.messaging import consultations
+
+    _, doctor, alice, _, conv = chat
+    c = _buy_and_pay(api, wxpay, doctor, alice, conv, drain)
+    clock.advance(hours=22, seconds=-1)
+    timers.sweep()
+    assert "consultation.reply_due" not in drain()
+    clock.advance(seconds=1)
+    timers.sweep()
+    assert drain().count("consultation.reply_due") == 1
+    doctor = api.relogin(doctor)
+    items = api.get("/v1/notifications", token=doctor.token).body["items"]
+    due = [n for n in items if n["event_type"] == "consultation.reply_due"]
+    assert len(due) == 1 and "超时将全额退款" in due[0]["body"], items
+    deadline = consultations._consultation(c["consultation_id"]).deadline_at.astimezone(SHANGHAI)
+    assert deadline.strftime("%H:%M") in due[0]["body"]
+    # answered: the same timer firing again finds nothing to remind
+    assert say(api, doctor, conv, "已看到化验单").status == 201
+    consultations._on_nudge("another-firing", {"consultation_id": c["consultation_id"]})
+    assert "consultation.reply_due" not in drain()
 
 
 def test_doctor_away(api, chat, drain):

@@ -1,5 +1,6 @@
 """Paid consultations (图文问诊): the doctor's package and away mode, buying one, opening it when
-paid, the reply deadline (refunded in full if missed) and the end of the consultation."""
+paid, the reply deadline (refunded in full if missed; the doctor is reminded ``NUDGE_BEFORE``
+earlier) and the end of the consultation."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pynamodb.expressions.update import Action
 from chalicelib.core import clock, timers
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable
 from chalicelib.core.ids import new_id
-from chalicelib.core.outbox import consumer, emit, transaction
+from chalicelib.core.outbox import consumer, emit, publish, transaction
 from chalicelib.payments import service as payments
 
 from .conversations import get_conversation
@@ -19,6 +20,8 @@ from .models import Consultation, Conversation, Package
 from .schemas import ConsultationOut, PackageOut
 from .sending import post_card
 from .views import side
+
+NUDGE_BEFORE = timedelta(hours=2)
 
 
 def get_package(doctor_id: str) -> Package:
@@ -121,11 +124,15 @@ def _on_order_paid(event_id: str, payload: dict) -> None:
                 Conversation.consult_messages_left.set(int(c.messages)), Conversation.consult_answered.set(False)])
             timers.schedule("consultation-deadline", deadline, {"consultation_id": c.consultation_id},
                             key=c.consultation_id, tx=tx)
+            if deadline - NUDGE_BEFORE > now:
+                timers.schedule("consultation-nudge", deadline - NUDGE_BEFORE, {"consultation_id": c.consultation_id},
+                                key=c.consultation_id, tx=tx)
             timers.schedule("consultation-end", ends, {"consultation_id": c.consultation_id}, key=c.consultation_id,
                             tx=tx)
             emit(tx, "consultation.opened", {"consultation_id": c.consultation_id,
                                              "conversation_id": c.conversation_id,
-                                             "patient_account_id": c.patient_account_id, "doctor_id": c.doctor_id})
+                                             "patient_account_id": c.patient_account_id, "doctor_id": c.doctor_id,
+                                             "deadline_at": deadline.isoformat()})
     except TransactWriteError:
         return
     post_card(c.conversation_id, "consultation_opened", {"consultation_id": c.consultation_id,
@@ -169,6 +176,22 @@ def _on_deadline(event_id: str, payload: dict) -> None:
     payments.refund(order_id=c.order_id, amount_fen=None, reason="医生未在时限内回复，全额退款",
                     request_key="reply-deadline")
     _finish(c, "refunded", "consultation.refunded", "consultation_refunded")
+
+
+def consultation_state(consultation_id: str) -> Consultation | None:
+    """For other domains (notifications' stale check): the consultation as stored, or None."""
+    return _consultation(consultation_id)
+
+
+@consumer("timer.consultation-nudge")
+def _on_nudge(event_id: str, payload: dict) -> None:
+    """Still unanswered two hours before the deadline: the doctor is reminded (once per firing)."""
+    c = _consultation(payload["consultation_id"])
+    if c is None or c.status != "open" or c.answered_at is not None or c.deadline_at is None:
+        return
+    publish("consultation.reply_due", {"consultation_id": c.consultation_id, "conversation_id": c.conversation_id,
+                                       "patient_account_id": c.patient_account_id, "doctor_id": c.doctor_id,
+                                       "deadline_at": c.deadline_at.isoformat()}, caused_by=event_id)
 
 
 @consumer("timer.consultation-end")

@@ -21,6 +21,7 @@ from .consultations import (
     _consultation,
     buy_consultation,
     consultation_out,
+    consultation_state,
     get_consultation,
     get_package,
     package_out,
@@ -37,6 +38,7 @@ from .views import conversation_out, message_out
 
 __all__ = [
     "_consultation", "attachment_link", "attachments_in_conversation", "buy_consultation", "consultation_out",
+    "consultation_state",
     "conversation_detail", "conversation_out", "create_attachment", "get_consultation", "get_conversation",
     "get_group_send", "get_package", "hide_message",
     "list_conversations", "list_messages", "mark_read", "message_out", "my_group_sends", "package_out", "post_card",

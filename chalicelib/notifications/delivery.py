@@ -288,6 +288,11 @@ def is_stale(check: str, payload: dict) -> bool:
         except NotFound:
             return True
         return b.status != "confirmed"
+    if check == "consultation_unanswered":
+        from chalicelib.messaging import service as messaging
+
+        c = messaging.consultation_state(payload["consultation_id"])
+        return c is None or c.status != "open" or c.answered_at is not None
     return False
 
 

@@ -80,6 +80,8 @@ RULES: dict[str, Rule] = {
                             ("conversation", "conversation_id"), digest=True),
     "consultation.opened": Rule(DOCTOR, ("inbox", "push"), "consultation", "high", "consultation_opened",
                                 ("conversation", "conversation_id")),
+    "consultation.reply_due": Rule(DOCTOR, ("inbox", "push", "sms"), "consultation", "high", "consultation_reply_due",
+                                   ("conversation", "conversation_id"), stale="consultation_unanswered"),
     "consultation.refunded": Rule(PATIENT, ("inbox", "push", "sms"), "consultation", "critical",
                                   "consultation_refunded", ("conversation", "conversation_id")),
     # booking (加号)
@@ -209,6 +211,8 @@ TEMPLATES: dict[str, Template] = {
     "daily_digest": Template("今日提醒", "您今天有 {count} 条提醒", "您今天有 {count} 条提醒"),
     "consultation_opened": Template("新的图文咨询", "有患者购买了图文咨询，请在 {deadline_local} 前回复",
                                     "您有一个新的咨询待回复"),
+    "consultation_reply_due": Template("咨询即将超时", "有一个图文咨询尚未回复，请在 {deadline_local} 前回复，超时将全额退款",
+                                       "您有一个咨询即将超时", sms=("consultation_reply_due", ("time",))),
     "consultation_refunded": Template("咨询已退款", "医生未能在时限内回复，咨询费 {amount_yuan} 元已全额退回",
                                       "您的咨询费已退回", sms=("consultation_refunded", ())),
     "booking_held": Template("请完成支付", "加号已为您保留，请在 {hold_local} 前完成支付", "您的加号待支付",
@@ -281,7 +285,7 @@ def facts(event_type: str, payload: dict, extra: dict | None = None) -> dict[str
         f[name] = _local(payload.get(key))
     amount = payload.get("refund_amount_fen", payload.get("amount_fen"))
     f["amount_yuan"] = f"{int(amount) / 100:.2f}" if isinstance(amount, int) else "-"
-    f["time"] = f["starts_local"] if f["starts_local"] != "-" else f["respond_local"]
+    f["time"] = next((f[k] for k in ("starts_local", "respond_local", "deadline_local") if f[k] != "-"), "-")
     f["amount"] = f["amount_yuan"]
     f.update(extra or {})
     return f
