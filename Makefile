@@ -24,6 +24,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.platform
+	$(BIN)/python -m bench.followup_stack
 
 infra: $(STAMP)
 	$(BIN)/python -m infra.build

@@ -21,6 +21,7 @@ PROMISES = {
     r"inbox (\d+) Query": "GET /v1/conversations (doctor inbox)",
     r"book (\d+)": "POST /v1/booking/sessions/{id}/book (hold + order + outbox)",
     r"open sessions (\d+) Query": "GET /v1/doctors/{id}/booking/sessions",
+    r"answer (\d+) \(2 GetItem": "POST /v1/followup/plans/{id}/tasks/{id}/answers (2 alerts)",
 }
 
 
