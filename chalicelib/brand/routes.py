@@ -128,7 +128,7 @@ def create_review(ctx: Ctx):
     return reviews.create(ctx.caller, ctx.body)
 
 
-@api.route("/v1/reviews/{review_id}/report", "POST", roles=PATIENT, request="ReportIn", response="ReviewOut",
+@api.route("/v1/reviews/{review_id}/report", "POST", roles=PATIENT, request="ReviewReportIn", response="ReviewOut",
            errors=(404,), summary="Report a review as fake, ghost-written, coerced or abusive (once per patient)")
 def report_review(ctx: Ctx, review_id: str):
     return reviews.report(ctx.caller, review_id, ctx.body.reason, ctx.body.note)

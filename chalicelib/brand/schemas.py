@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chalicelib.core.schemas import ListQuery, Name, Request, Response, Text, Timestamp, Token
+from chalicelib.core.schemas import DateStr, ListQuery, Name, Request, Response, Text, Timestamp, Token
 
 ServiceKind = Literal["consultation", "booking", "opinion", "surgery"]
 FoldReason = Literal["fake", "ghost_written", "coerced", "abusive", "other"]
@@ -103,7 +103,7 @@ class Reviewable(Response):
     review_id: str | None = None
 
 
-class ReportIn(Request):
+class ReviewReportIn(Request):
     reason: ReportReason
     note: Text | None = Field(default=None, max_length=500)
 
@@ -141,13 +141,13 @@ class FollowingRow(Response):
     latest_article_title: str | None = None
     latest_article_at: Timestamp | None = None
     latest_session_id: str | None = None
-    latest_session_date: str | None = None
+    latest_session_date: DateStr | None = None
     latest_session_at: Timestamp | None = None
     has_news: bool
 
 
 class DayCount(Response):
-    day: str
+    day: DateStr
     follows: int
     unfollows: int
     reviews: int
