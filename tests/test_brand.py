@@ -371,3 +371,28 @@ def test_others_objects_are_404(api, world, drain):
     # doctors do not review, follow or write letters
     assert review(api, doctor, key).status == 403
     assert api.call("PUT", f"/v1/doctors/{doctor.account_id}/follow", token=other.token).status == 403
+
+
+def test_follow_up_plans_link_the_doctors_articles(api, world, drain):
+    from tests.bindings_support import bind
+    from tests.followup_support import today
+
+    doctor, alice = world["doctor"], world["alice"]
+    bind(api, doctor, alice)
+    drain()
+    art = api.post("/v1/doctor/articles", {"title": "术后饮食", "body": "清淡为主。"}, token=doctor.token).body
+    item = {"item_id": "diet", "kind": "article", "title": "术后饮食", "offset_days": 0,
+            "article": {"title": art["title"], "body": art["body"], "article_id": art["article_id"]}}
+    body = {"name": "术后宣教", "anchor_type": "surgery", "items": [item]}
+    unknown = {**body, "items": [{**item, "article": {**item["article"], "article_id": new_id()}}]}
+    r = api.post("/v1/doctor/followup/templates", unknown, token=doctor.token)
+    assert (r.status, r.error_code) == (422, "article_not_found")
+    t = api.post("/v1/doctor/followup/templates", body, token=doctor.token)
+    assert t.status == 201, t.body
+    p = api.post("/v1/doctor/followup/plans", {"template_id": t.body["template_id"], "profile_id": alice.profiles[0],
+                                               "anchor_date": today()}, token=doctor.token)
+    assert p.status == 201, p.body
+    task = api.get(f"/v1/followup/plans/{p.body['plan_id']}", token=alice.token).body["tasks"][0]
+    content = api.get(f"/v1/followup/plans/{p.body['plan_id']}/tasks/{task['task_id']}", token=alice.token).body
+    assert content["content"]["article"]["path"] == art["path"]
+    assert api.get(content["content"]["article"]["path"]).body["body"] == "清淡为主。"
