@@ -87,7 +87,7 @@ def withdraw(caller, article_id: str) -> ArticleOut:
                   condition=Article.status == "published")
 
     def fields(s):
-        out = {"articles": max(int(s.articles or 0) - 1, 0)}
+        out: dict = {"articles": max(int(s.articles or 0) - 1, 0)}
         if s.last_article_id == article_id:
             out.update(last_article_id=None, last_article_title=None, last_article_at=None)
         return out

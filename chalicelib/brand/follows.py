@@ -81,13 +81,16 @@ def following(caller, limit, cursor) -> Page:
     rows = []
     for f in page.items:
         s, b = stats.get(f.doctor_id), names.get(f.doctor_id)
-        latest = max((t for t in (s and s.last_article_at, s and s.last_session_at) if t), default=None)
+        art_at = s.last_article_at if s else None
+        ses_at = s.last_session_at if s else None
+        latest = max((t for t in (art_at, ses_at) if t), default=None)
         rows.append(FollowingRow(
-            doctor_id=f.doctor_id, name=b and b.name, title=b and b.title, hospital=b and b.hospital,
-            followed_at=clock.iso(f.followed_at), latest_article_id=s and s.last_article_id,
-            latest_article_title=s and s.last_article_title, latest_article_at=clock.iso(s and s.last_article_at),
-            latest_session_id=s and s.last_session_id, latest_session_date=s and s.last_session_date,
-            latest_session_at=clock.iso(s and s.last_session_at), has_news=bool(latest and latest > f.seen_at)))
+            doctor_id=f.doctor_id, name=b.name if b else None, title=b.title if b else None,
+            hospital=b.hospital if b else None, followed_at=clock.iso(f.followed_at),
+            latest_article_id=s.last_article_id if s else None, latest_article_title=s.last_article_title if s else None,
+            latest_article_at=clock.iso(art_at), latest_session_id=s.last_session_id if s else None,
+            latest_session_date=s.last_session_date if s else None, latest_session_at=clock.iso(ses_at),
+            has_news=bool(latest and latest > f.seen_at)))
     return Page(rows, page.next_cursor)
 
 

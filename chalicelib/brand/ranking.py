@@ -30,6 +30,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.update import Action
 
 from chalicelib.core import clock
 from chalicelib.core.errors import Conflict
@@ -108,7 +109,7 @@ def change(doctor_id: str, fields: Change, extra: Callable | None = None) -> Bra
         for k, v in new.items():
             setattr(s, k, v)
         after = board_keys(s)
-        actions = [BrandStats.version.set(version + 1)]
+        actions: list[Action] = [BrandStats.version.set(version + 1)]
         for k, v in new.items():
             attr = getattr(BrandStats, k)
             actions.append(attr.remove() if v is None else attr.set(v))
