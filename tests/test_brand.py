@@ -396,3 +396,35 @@ def test_follow_up_plans_link_the_doctors_articles(api, world, drain):
     content = api.get(f"/v1/followup/plans/{p.body['plan_id']}/tasks/{task['task_id']}", token=alice.token).body
     assert content["content"]["article"]["path"] == art["path"]
     assert api.get(content["content"]["article"]["path"]).body["body"] == "清淡为主。"
+
+
+def test_answered_consultation_is_reviewable_and_times_the_answer(api, world, wxpay, drain, clock):
+    """Through messaging: bind, buy a paid consultation, the doctor answers 20 minutes later, it
+    closes at its end; an unanswered (refunded) one gives no right."""
+    from chalicelib.core import timers
+    from tests.bindings_support import bind
+    from tests.payments_support import pay
+
+    doctor, alice = world["doctor"], world["alice"]
+    conv = bind(api, doctor, alice)["binding_id"]
+    drain()
+    api.call("PUT", "/v1/doctor/consultation-package", {"price_fen": 3000, "hours": 48, "messages": 5,
+                                                        "reply_deadline_hours": 24}, token=doctor.token)
+    for _ in range(3):  # the free window's messages
+        api.post(f"/v1/conversations/{conv}/messages", {"text": "医生您好"}, token=alice.token)
+    c = api.post(f"/v1/conversations/{conv}/consultations", token=alice.token).body
+    pay(api, wxpay, alice, c["order_id"])
+    drain()
+    assert api.post(f"/v1/conversations/{conv}/messages", {"text": "化验单"}, token=alice.token).status == 201
+    clock.advance(minutes=20)
+    doctor, alice = api.relogin(doctor), api.relogin(alice)  # access tokens last 15 minutes
+    assert api.post(f"/v1/conversations/{conv}/messages", {"text": "指标正常"}, token=doctor.token).status == 201
+    assert api.get("/v1/me/reviewables", token=alice.token).body["items"] == []  # not completed yet
+    clock.advance(hours=49)
+    timers.sweep()
+    assert "consultation.closed" in drain()
+    alice = api.relogin(alice)
+    rows = api.get("/v1/me/reviewables", token=alice.token).body["items"]
+    assert [x["service_key"] for x in rows] == [f"consultation.{c['consultation_id']}"]
+    assert review(api, alice, rows[0]["service_key"]).status == 201
+    assert _page(api, doctor.account_id)["mean_response_s"] == 20 * 60
