@@ -118,9 +118,14 @@ class Questionnaire(Request):
 
 
 class Article(Request):
+    """The plan's copy of an article; ``article_id`` links the doctor's published article (the
+    brand domain's ``ArticleIn`` has these same fields), which the task opens at ``path``."""
+
     title: str = Field(min_length=1, max_length=100)
     body: str = Field(min_length=1, max_length=20000)
     images: list[str] = Field(default_factory=list, max_length=20)
+    article_id: str | None = Field(default=None, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$",
+                                   description="a published article (GET /v1/articles/{article_id})")
 
 
 class Medication(Request):

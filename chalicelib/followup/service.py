@@ -78,7 +78,8 @@ def _content(plan: Plan, item: dict) -> dict:
     if kind == "questionnaire":
         return {"questionnaire": item["questionnaire"]}
     if kind == "article":
-        return {"article": item["article"]}
+        art = item["article"]
+        return {"article": {**art, "path": f"/v1/articles/{art['article_id']}"} if art.get("article_id") else art}
     if kind == "medication":
         return {"medication": item["medication"]}
     content = {"text": item.get("text")}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.core import clock
-from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.errors import Conflict, NotFound, Unprocessable
 from chalicelib.core.ids import new_id
 from chalicelib.core.outbox import transaction
 from chalicelib.core.pagination import Page, parse_limit, query_page
@@ -48,7 +48,18 @@ def template_out(head: Template, version: Template) -> TemplateOut:
                        items=version.items)
 
 
+def _check_articles(body: TemplateIn) -> None:
+    """A linked article must be published (the doctor's page and the plan open the same one)."""
+    from chalicelib.brand import service as brand
+
+    for i in body.items:
+        if i.article and i.article.article_id and not brand.articles.exists_published(i.article.article_id):
+            raise Unprocessable(f"item {i.item_id}: no published article {i.article.article_id}",
+                                code="article_not_found")
+
+
 def _items(body: TemplateIn) -> list[dict]:
+    _check_articles(body)
     return [i.model_dump(mode="json", exclude_none=True) for i in body.items]
 
 

@@ -161,7 +161,9 @@ def _finish(c: Consultation, status: str, event: str, card: str) -> None:
             other = "consultation-end" if status == "refunded" else "consultation-deadline"
             timers.cancel(timers.timer_id_for(other, c.consultation_id), tx=tx)
             emit(tx, event, {"consultation_id": c.consultation_id, "conversation_id": c.conversation_id,
-                             "patient_account_id": c.patient_account_id, "doctor_id": c.doctor_id})
+                             "patient_account_id": c.patient_account_id, "doctor_id": c.doctor_id,
+                             "opened_at": clock.iso(c.opened_at), "answered_at": clock.iso(c.answered_at),
+                             "closed_at": clock.iso(now)})
     except TransactWriteError:
         return
     post_card(c.conversation_id, card, {"consultation_id": c.consultation_id})
