@@ -287,6 +287,10 @@ def is_stale(check: str, payload: dict) -> bool:
         except NotFound:
             return True
         return b.status != "confirmed"
+    if check == "booking_request_open":
+        from chalicelib.booking import service as booking
+
+        return not booking.request_is_open(payload["request_id"])
     return False
 
 
