@@ -11,9 +11,10 @@ import pytest
 
 from chalicelib.booking.models import Session, SlotRequest, WaitlistEntry
 from chalicelib.core.ids import new_id
+from tests.booking_support import book, publish
 from tests.doctors_support import make_patient
 from tests.support import count_ddb_calls, count_items_read
-from tests.test_booking import book, fire_timers, fresh, pay, publish, world  # noqa: F401  (fixtures)
+from tests.test_booking import fire_timers, fresh, world  # noqa: F401  (world is a fixture)
 
 START = date(2026, 11, 20)  # the clock fixture's day in Asia/Shanghai (10:00)
 LONG_AGO = datetime(2026, 1, 1, tzinfo=UTC)

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 
+from pynamodb.expressions.update import Action
+
 from chalicelib.core import clock
 
 from .models import DemandCounter, SlotRequest
@@ -66,7 +68,7 @@ def move(tx, r: SlotRequest, sign: int, today: str) -> int:
     w = int(r.weight_u) * sign
     days = [d for d in days_between(r.date_from, r.date_to) if d >= today]
     for d in days:
-        actions = [DemandCounter.n.add(sign)]
+        actions: list[Action] = [DemandCounter.n.add(sign)]
         for p in parts:
             actions += [getattr(DemandCounter, f"n_{p}").add(sign), getattr(DemandCounter, f"w_{p}").add(w)]
         if sign > 0:

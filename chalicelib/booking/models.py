@@ -8,7 +8,6 @@ is the condition that takes a seat (DynamoDB compares the two attributes itself)
 
 from pynamodb.attributes import (
     BooleanAttribute,
-    ListAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -17,7 +16,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.core.db import meta, register
+from chalicelib.core.db import meta, register, string_list
 
 
 class SessionsByDoctor(GlobalSecondaryIndex):
@@ -105,7 +104,7 @@ class Booking(Model):
     starts_at = UTCDateTimeAttribute()
     ends_at = UTCDateTimeAttribute()
     local_date = UnicodeAttribute()
-    reminder_timers = ListAttribute(of=UnicodeAttribute, default=list)
+    reminder_timers = string_list(default=list)
     created_at = UTCDateTimeAttribute()
     confirmed_at = UTCDateTimeAttribute(null=True)
     ended_at = UTCDateTimeAttribute(null=True)
@@ -180,8 +179,8 @@ class SlotRequest(Model):
     date_from = UnicodeAttribute()
     date_to = UnicodeAttribute()
     reason_sealed = UnicodeAttribute()  # health data: encrypted at rest
-    attachment_ids = ListAttribute(of=UnicodeAttribute, default=list)
-    parts = ListAttribute(of=UnicodeAttribute, null=True)  # morning | afternoon | evening; None: any part
+    attachment_ids = string_list(default=list)
+    parts = string_list(null=True)  # morning | afternoon | evening; None: any part
     weight_u = NumberAttribute(null=True)  # its share of each day×part it covers, in 1/1,000,000 of a request
     reminder_timer = UnicodeAttribute(null=True)  # the lapse reminder's timer id, when one was scheduled
     created_at = UTCDateTimeAttribute()

@@ -47,10 +47,6 @@ class Reason(Request):
     reason: Text = Field(min_length=1, max_length=500)
 
 
-class OptionalReason(Request):
-    reason: Text | None = Field(default=None, max_length=500)
-
-
 class SessionOut(Response):
     session_id: str
     doctor_id: str
@@ -129,6 +125,10 @@ class CheckIn(Request):
     code: Token = Field(min_length=10, max_length=80)
 
 
+def _any_part() -> list[PartChoice]:
+    return ["any"]
+
+
 class RequestCreate(Request):
     doctor_id: Token = Field(min_length=1, max_length=40)
     profile_id: Token = Field(min_length=1, max_length=40)
@@ -136,7 +136,7 @@ class RequestCreate(Request):
     date_to: dt.date
     reason: Text = Field(min_length=1, max_length=1000)
     attachment_ids: list[Token] = Field(default_factory=list, max_length=9)
-    parts: list[PartChoice] = Field(default_factory=lambda: ["any"], min_length=1, max_length=4,
+    parts: list[PartChoice] = Field(default_factory=_any_part, min_length=1, max_length=4,
                                     description="preferred parts of day (Asia/Shanghai): morning before 12:00, "
                                                 "afternoon 12:00–18:00, evening from 18:00; any: no preference")
 

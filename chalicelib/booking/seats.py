@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.update import Action
 
 from chalicelib.core import clock, timers
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable
@@ -81,7 +82,7 @@ def _commit_seat(s: Session, booking_id: str, order, *, account_id: str, profile
             with transaction() as tx:
                 with_tx = tx
                 counter = Session.held if paid else Session.confirmed
-                seat_actions = [Session.used.add(1), counter.add(1)]
+                seat_actions: list[Action] = [Session.used.add(1), counter.add(1)]
                 if entry is not None and entry.counted:
                     seat_actions.append(Session.waiting.add(-1))
                 tx.update(Session(s.session_id), actions=seat_actions,
