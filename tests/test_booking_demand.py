@@ -9,7 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from chalicelib.booking.models import Session, SlotRequest, WaitlistEntry
+from chalicelib.booking import guards
+from chalicelib.booking.models import BookingLock, Session, SlotRequest, WaitlistEntry
+from chalicelib.booking.timing import REQUEST_TIMER
+from chalicelib.core import timers
+from chalicelib.core.crypto import seal
 from chalicelib.core.ids import new_id
 from tests.booking_support import book, publish
 from tests.doctors_support import make_patient
@@ -279,3 +283,24 @@ def test_reads_do_not_grow_with_historical_requests(api, world, drain, days):
     assert items <= days + 1 + 2 and queries == 3, (items, queries)
     assert "Scan" not in calls and calls.count("Query") == 3 and calls.count("BatchGetItem") <= 1
     assert len(v["open_requests"]) == 2
+
+
+def test_requests_from_before_the_counters_are_listed_and_close_cleanly(api, world, drain):
+    """A request stored before this change (no parts, no weight, no reminder; 72 h expiry) is
+    listed, reads as 'any part', and closing it takes nothing off counters it never added to."""
+    doctor, alice, bob = world["doctor"], world["alice"], world["bob"]
+    ask(api, bob, doctor, 0, first=1, last=1, parts=["morning"])
+    rid = new_id()
+    SlotRequest(rid, doctor_id=doctor.account_id, account_id=alice.account_id, profile_id=alice.profiles[0],
+                status="open", status_key=f"open#{day(1)}#{rid}", date_from=day(1), date_to=day(2),
+                reason_sealed=seal("旧申请"), created_at=LONG_AGO, expires_at=datetime(2026, 11, 23, tzinfo=UTC)).save()
+    BookingLock(guards.req_key(doctor.account_id, alice.profiles[0]), ref_id=rid).save()
+    timers.schedule(REQUEST_TIMER, datetime(2026, 11, 23, tzinfo=UTC), {"request_id": rid}, key=rid)
+    v = view(api, doctor)
+    old = next(x for x in v["open_requests"] if x["request_id"] == rid)
+    assert old["parts"] == ["morning", "afternoon", "evening"] and old["reason"] == "旧申请"
+    assert slot(v, 1, "morning")["patients"] == 1  # only bob's, counted when made
+    r = api.post(f"/v1/doctor/booking/requests/{rid}/decline", {"reason": "本周已满"}, token=doctor.token)
+    assert r.status == 200, r.body
+    v = view(api, doctor)
+    assert (slot(v, 1, "morning")["patients"], slot(v, 1, "morning")["weighted_demand"]) == (1, 1.0)
