@@ -180,4 +180,5 @@ def _on_request_reminder(event_id: str, payload: dict) -> None:
         return  # answered or withdrawn meanwhile (its reminder is cancelled too; belt and braces)
     publish("booking.request_lapsing", {"request_id": r.request_id, "doctor_id": r.doctor_id,
                                         "account_id": r.account_id, "profile_id": r.profile_id,
-                                        "date_to": r.date_to, "expires_at": r.expires_at.isoformat()})
+                                        "date_to": r.date_to, "expires_at": r.expires_at.isoformat()},
+            caused_by=event_id)  # a redelivered timer reminds once
