@@ -173,6 +173,12 @@ def test_request_lives_until_its_range_ends_with_a_reminder_before_it_lapses(api
     assert got[0]["link"] == {"type": "booking_request", "id": r["request_id"]}
     assert not [n for n in api.get("/v1/notifications", token=bob.token).body["items"]
                 if n["event_type"] == "booking.request_lapsing"]
+    # a redelivered timer event reminds once
+    from chalicelib.booking import slot_requests
+
+    for _ in range(2):
+        slot_requests._on_request_reminder("E-redelivered", {"request_id": r["request_id"]})
+    assert drain().count("booking.request_lapsing") == 1
     # still open until the range ends, then it lapses by its durable timer
     assert "booking.request_expired" not in fire_timers(clock, drain, hours=14)
     assert "booking.request_expired" in fire_timers(clock, drain, hours=1)
