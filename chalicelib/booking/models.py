@@ -45,6 +45,9 @@ class Session(Model):
     room = UnicodeAttribute(null=True)
     capacity = NumberAttribute()
     used = NumberAttribute(default=0)  # live bookings: held + confirmed + attended
+    # waitlist entries, moved in the transactions that add or remove a counted entry; None on
+    # sessions published before the counter existed (the demand view counts their entries)
+    waiting = NumberAttribute(null=True)
     held = NumberAttribute(default=0)
     confirmed = NumberAttribute(default=0)  # confirmed + attended
     fee_fen = NumberAttribute(default=0)
@@ -134,6 +137,7 @@ class WaitlistEntry(Model):
     local_date = UnicodeAttribute()
     day_entry = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
+    counted = BooleanAttribute(null=True)  # in its session's ``waiting`` counter (None: joined before it)
 
     by_doctor = WaitlistByDoctor()
 
@@ -158,7 +162,12 @@ class RequestsByAccount(GlobalSecondaryIndex):
 
 @register
 class SlotRequest(Model):
-    """A patient's 加号 request: open → accepted (with a hold in a session) | declined | expired | withdrawn."""
+    """A patient's 加号 request: open → accepted (with a hold in a session) | declined | expired | withdrawn.
+
+    Open until its date range ends (the expiry timer), unless answered or withdrawn first. While
+    open it is counted in the doctor's ``DemandCounter`` items of its days (``weight_u`` set);
+    requests made before the counters existed have no ``weight_u`` and are never uncounted.
+    """
 
     Meta = meta("booking_requests")
     request_id = UnicodeAttribute(hash_key=True)
@@ -171,6 +180,9 @@ class SlotRequest(Model):
     date_to = UnicodeAttribute()
     reason_sealed = UnicodeAttribute()  # health data: encrypted at rest
     attachment_ids = string_list(default=list)
+    parts = string_list(null=True)  # morning | afternoon | evening; None: any part
+    weight_u = NumberAttribute(null=True)  # its share of each day×part it covers, in 1/1,000,000 of a request
+    reminder_timer = UnicodeAttribute(null=True)  # the lapse reminder's timer id, when one was scheduled
     created_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute()
     answered_at = UTCDateTimeAttribute(null=True)
@@ -180,6 +192,32 @@ class SlotRequest(Model):
 
     by_doctor = RequestsByDoctor()
     by_account = RequestsByAccount()
+
+
+@register
+class DemandCounter(Model):
+    """What the open 加号 requests to one doctor ask of one Asia/Shanghai day, moved in the same
+    transaction that opens or closes a request, so the demand view reads one item per day shown
+    (never the requests themselves): per part of day the weighted demand (``w_<part>``, in
+    1/1,000,000 of a request: a request over k day×part slots adds 1/k to each) and how many open
+    requests — one per patient, a profile has at most one open request per doctor — cover it
+    (``n_<part>``); ``n`` counts the requests covering the day at all.
+
+    Only days from today on are moved (a closing request leaves past days alone: the view never
+    shows them), and the TTL drops an item a month after its day.
+    """
+
+    Meta = meta("booking_demand")
+    doctor_id = UnicodeAttribute(hash_key=True)
+    day = UnicodeAttribute(range_key=True)  # Asia/Shanghai date, YYYY-MM-DD
+    n = NumberAttribute(default=0)
+    n_morning = NumberAttribute(default=0)
+    n_afternoon = NumberAttribute(default=0)
+    n_evening = NumberAttribute(default=0)
+    w_morning = NumberAttribute(default=0)
+    w_afternoon = NumberAttribute(default=0)
+    w_evening = NumberAttribute(default=0)
+    expires_at = TTLAttribute(null=True)
 
 
 @register

@@ -50,9 +50,10 @@ def roster(ctx: Ctx, session_id: str):
 
 
 @api.route("/v1/doctor/booking/demand", "GET", roles=DOCTOR, query="DemandQuery", response="Demand",
-           summary="Demand: open 加号 requests and per-day counts of requests and waitlisted patients")
+           summary="Demand (the doctor's own): per day and part of day the weighted demand, distinct patients, "
+                   "open sessions, free seats and waitlist; a page of open 加号 requests with patients' names")
 def demand(ctx: Ctx):
-    return service.demand(ctx.caller, ctx.query.days, ctx.request_id)
+    return service.demand(ctx.caller, ctx.query, ctx.request_id)
 
 
 @api.route("/v1/doctor/booking/requests/{request_id}/accept", "POST", roles=DOCTOR, request="Accept",
@@ -154,7 +155,8 @@ def calendar(ctx: Ctx, booking_id: str):
 
 @api.route("/v1/booking/requests", "POST", roles=PATIENT, request="RequestCreate", response="RequestOut",
            status=201, idempotent=True, errors=(404, 409, 422),
-           summary="Request 加号 from a bound doctor: dates, reason, attachments (expires if unanswered)")
+           summary="Request 加号 from a bound doctor: dates, parts of day, reason, attachments "
+                   "(open until the range ends; a reminder on its last day)")
 def create_request(ctx: Ctx):
     return service.create_request(ctx.caller, ctx.body)
 
@@ -163,3 +165,9 @@ def create_request(ctx: Ctx):
            summary="My 加号 requests, newest first")
 def my_requests(ctx: Ctx):
     return service.my_requests(ctx.caller, ctx.query.limit, ctx.query.cursor)
+
+
+@api.route("/v1/booking/requests/{request_id}/withdraw", "POST", roles=PATIENT, response="RequestOut",
+           errors=(404, 409), summary="Withdraw my open 加号 request")
+def withdraw_request(ctx: Ctx, request_id: str):
+    return service.withdraw_request(ctx.caller, request_id)

@@ -9,6 +9,8 @@ from chalicelib.core.schemas import DateStr, ListQuery, Name, Ok, Request, Respo
 from chalicelib.doctors.schemas import DoctorBrief
 
 Audience = Literal["bound", "invited"]
+Part = Literal["morning", "afternoon", "evening"]
+PartChoice = Literal["morning", "afternoon", "evening", "any"]
 
 
 class SessionCreate(Request):
@@ -123,6 +125,10 @@ class CheckIn(Request):
     code: Token = Field(min_length=10, max_length=80)
 
 
+def _any_part() -> list[PartChoice]:
+    return ["any"]
+
+
 class RequestCreate(Request):
     doctor_id: Token = Field(min_length=1, max_length=40)
     profile_id: Token = Field(min_length=1, max_length=40)
@@ -130,6 +136,9 @@ class RequestCreate(Request):
     date_to: dt.date
     reason: Text = Field(min_length=1, max_length=1000)
     attachment_ids: list[Token] = Field(default_factory=list, max_length=9)
+    parts: list[PartChoice] = Field(default_factory=_any_part, min_length=1, max_length=4,
+                                    description="preferred parts of day (Asia/Shanghai): morning before 12:00, "
+                                                "afternoon 12:00–18:00, evening from 18:00; any: no preference")
 
     @model_validator(mode="after")
     def _range(self):
@@ -151,25 +160,64 @@ class RequestOut(Response):
     status: str
     date_from: DateStr
     date_to: DateStr
+    parts: list[Part] = Field(description="the parts of day asked for (all three when the patient named none)")
     reason: str
     attachment_ids: list[str]
     created_at: Timestamp
-    expires_at: Timestamp
+    expires_at: Timestamp = Field(description="when an open request lapses: the end of its last day")
     decline_reason: str | None
     session_id: str | None
     booking_id: str | None
 
 
+class DemandSession(Response):
+    session_id: str
+    starts_at: Timestamp
+    ends_at: Timestamp
+    capacity: int
+    seats_taken: int
+    seats_left: int
+    waitlisted: int
+    audience: str
+    fee_fen: int
+
+
+class DemandSlot(Response):
+    part: Part
+    weighted_demand: float = Field(description="open requests' share of this slot: a request over k day×part "
+                                               "slots counts 1/k in each (two decimals)")
+    patients: int = Field(description="distinct patients whose open request covers this slot")
+    sessions: list[DemandSession] = Field(description="the doctor's open sessions starting in this slot")
+    capacity: int
+    seats_left: int
+    waitlisted: int = Field(description="patients on the waitlists of these sessions")
+
+
 class DemandDay(Response):
     date: DateStr
-    requests: int
+    requests: int = Field(description="distinct patients whose open request covers this day")
+    weighted_demand: float = Field(description="the sum of the day's slots")
     waitlisted: int
+    seats_left: int
+    parts: list[DemandSlot]
+
+
+class DemandRequest(RequestOut):
+    patient_name: str | None = Field(description="the patient's (profile's) name")
 
 
 class Demand(Response):
-    open_requests: list[RequestOut]
+    date_from: DateStr
+    date_to: DateStr
     days: list[DemandDay]
+    open_requests: list[DemandRequest] = Field(description="open requests whose range overlaps the days shown, "
+                                                           "earliest first; one page (limit), more via next_cursor")
+    next_cursor: str | None = Field(description="the next page of open_requests: pass as cursor")
 
 
 class DemandQuery(Request):
     days: int = Field(default=14, ge=1, le=60)
+    date_from: dt.date | None = Field(default=None, description="first day shown (Asia/Shanghai); today by default, "
+                                                                "never before today")
+    limit: int = Field(default=20, ge=1, le=100, description="open requests per page")
+    cursor: Token | None = Field(default=None, max_length=2000)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.update import Action
 
 from chalicelib.core import clock, timers
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable
@@ -23,9 +24,9 @@ from chalicelib.core.ids import new_id
 from chalicelib.core.observability import logger
 from chalicelib.core.outbox import emit, transaction
 
-from . import guards, peers
+from . import counters, guards, peers
 from .models import LIVE, Booking, BookingLock, Session, SlotRequest, WaitlistEntry
-from .timing import HOLD_GRACE, HOLD_TIMER, REMINDER_TIMER, REMINDERS, REQUEST_TIMER
+from .timing import HOLD_GRACE, HOLD_TIMER, REMINDER_TIMER, REMINDERS, REQUEST_TIMER, today
 from .views import event_payload
 
 
@@ -81,7 +82,10 @@ def _commit_seat(s: Session, booking_id: str, order, *, account_id: str, profile
             with transaction() as tx:
                 with_tx = tx
                 counter = Session.held if paid else Session.confirmed
-                tx.update(Session(s.session_id), actions=[Session.used.add(1), counter.add(1)],
+                seat_actions: list[Action] = [Session.used.add(1), counter.add(1)]
+                if entry is not None and entry.counted:
+                    seat_actions.append(Session.waiting.add(-1))
+                tx.update(Session(s.session_id), actions=seat_actions,
                           condition=(Session.status == "open") & (Session.used < Session.capacity))
                 tx.save(BookingLock(guards.seat_key(s.session_id, profile_id), ref_id=booking_id),
                         condition=BookingLock.key.does_not_exist())
@@ -100,7 +104,10 @@ def _commit_seat(s: Session, booking_id: str, order, *, account_id: str, profile
                         SlotRequest.answered_at.set(now), SlotRequest.session_id.set(s.session_id),
                         SlotRequest.booking_id.set(booking_id)], condition=SlotRequest.status == "open")
                     tx.delete(BookingLock(guards.req_key(request.doctor_id, request.profile_id)))
+                    counters.move(tx, request, -1, today())
                     timers.cancel(timers.timer_id_for(REQUEST_TIMER, request.request_id), tx=tx)
+                    if request.reminder_timer:
+                        timers.cancel(request.reminder_timer, tx=tx)
                 if entry is not None:
                     tx.delete(WaitlistEntry(entry.session_id, entry.entry_id),
                               condition=WaitlistEntry.entry_id.exists())

@@ -8,8 +8,9 @@ import from here. The rules live in modules named for what they hold:
 - ``sessions``    what a doctor publishes, edits, cancels, and the roster
 - ``bookings``    a patient's bookings: book, read, list, cancel; reminders
 - ``waitlist``    join, leave, offers of freed seats in arrival order
-- ``slot_requests`` patients' 加号 requests: create, accept into a session, decline, expire
-- ``demand``      the doctor's view of who wants to come when
+- ``slot_requests`` patients' 加号 requests: create, accept into a session, decline, withdraw, expire
+- ``counters``    parts of day and the per-doctor per-day demand counters the requests move
+- ``demand``      the doctor's view of who wants to come when, against the seats offered
 - ``checkin``     check-in code and QR, calendar entry, attendance
 - ``guards``      the guard items, what a failed transaction says, the eligibility projection
 - ``views``       response shapes and event payloads; ``timing`` timers and time rules;
@@ -40,20 +41,27 @@ from .sessions import (
     update_session,
 )
 from .settlement import confirm_paid, release_hold
-from .slot_requests import accept_request, create_request, decline_request, my_requests
-from .timing import HOLD_TIMER, REMINDER_TIMER, REQUEST_TIMER
+from .slot_requests import (
+    accept_request,
+    create_request,
+    decline_request,
+    my_requests,
+    request_is_open,
+    withdraw_request,
+)
+from .timing import HOLD_TIMER, REMINDER_TIMER, REQUEST_REMINDER_TIMER, REQUEST_TIMER
 from .timing import status_start as _status_start
 from .views import booking_out, request_out, session_out
 from .waitlist import join_waitlist, leave_waitlist, promote_waitlist
 
 __all__ = [
-    "HOLD_TIMER", "REMINDER_TIMER", "REQUEST_TIMER",
+    "HOLD_TIMER", "REMINDER_TIMER", "REQUEST_REMINDER_TIMER", "REQUEST_TIMER",
     "accept_request", "book", "booking_out", "calendar_ics", "cancel_booking", "cancel_session",
     "check_in_by_code", "checkin_code", "checkin_png", "confirm_paid", "create_request",
     "decline_request", "demand", "get_booking", "get_session", "join_waitlist", "leave_waitlist",
     "mark_attendance", "my_bookings", "my_requests", "my_sessions", "open_sessions", "promote_waitlist",
-    "publish_session", "refresh_eligibility", "release_hold", "request_out", "roster", "session_out",
-    "update_session",
+    "publish_session", "refresh_eligibility", "release_hold", "request_is_open", "request_out", "roster",
+    "session_out", "update_session", "withdraw_request",
     # kept for the capacity tests, which drive the seat rules directly
     "_elig_key", "_end_live", "_holds_key", "_status_start", "_take_seat",
 ]

@@ -29,7 +29,7 @@ def publish_session(caller, body: SessionCreate) -> SessionOut:
     sid = new_id()
     s = Session(sid, doctor_id=caller.account_id, status="open", status_start=status_start("open", starts, sid),
                 local_date=body.date.isoformat(), starts_at=starts, ends_at=ends, hospital=body.hospital,
-                campus=body.campus, room=body.room, capacity=body.capacity, used=0, held=0, confirmed=0,
+                campus=body.campus, room=body.room, capacity=body.capacity, used=0, held=0, confirmed=0, waiting=0,
                 fee_fen=body.fee_fen, audience=body.audience, note=body.note, created_at=clock.now())
     with transaction() as tx:
         tx.save(s, condition=Session.session_id.does_not_exist())
@@ -135,6 +135,7 @@ def _on_session_cancelled(event_id: str, payload: dict) -> None:
                 # moved meanwhile (cancelled, expired or paid); the used-count check below makes
                 # the event retry if a seat is still taken, so nothing is left behind
                 logger.info("booking moved during session cancellation", extra={"booking_id": b.booking_id})
+    # A cancelled session's ``waiting`` counter is left as it was: the demand view shows open sessions only.
     for e in WaitlistEntry.query(session_id):
         with transaction() as tx:
             tx.delete(WaitlistEntry(session_id, e.entry_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from chalicelib.core import clock
 from chalicelib.core.crypto import unseal
 
+from .counters import normalize
 from .models import Booking, Session, SlotRequest
 from .schemas import BookingOut, RequestOut, SessionOut, SessionPlace
 
@@ -46,7 +47,8 @@ def with_place_and_doctor(bookings: list[Booking]) -> list[BookingOut]:
 
 def request_out(r: SlotRequest) -> RequestOut:
     return RequestOut(request_id=r.request_id, doctor_id=r.doctor_id, profile_id=r.profile_id, status=r.status,
-                      date_from=r.date_from, date_to=r.date_to, reason=unseal(r.reason_sealed),
+                      date_from=r.date_from, date_to=r.date_to, parts=normalize(r.parts),
+                      reason=unseal(r.reason_sealed),
                       attachment_ids=list(r.attachment_ids or []), created_at=clock.iso(r.created_at),
                       expires_at=clock.iso(r.expires_at), decline_reason=r.decline_reason,
                       session_id=r.session_id, booking_id=r.booking_id)

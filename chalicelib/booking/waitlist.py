@@ -28,8 +28,10 @@ def join_waitlist(caller, session_id: str, profile_id: str) -> WaitlistOut:
             raise Conflict("the session is not open", code="session_closed")
         if int(s.used) < int(s.capacity):
             raise Conflict("the session has free seats; book one", code="seats_available")
+        counted = s.waiting is not None  # sessions published before the counter keep none
         e = WaitlistEntry(session_id, new_id(), doctor_id=s.doctor_id, account_id=caller.account_id,
-                          profile_id=profile_id, local_date=s.local_date, created_at=clock.now())
+                          profile_id=profile_id, local_date=s.local_date, created_at=clock.now(),
+                          counted=counted or None)
         e.day_entry = f"{s.local_date}#{e.entry_id}"
         tx = None
         try:
@@ -41,6 +43,8 @@ def join_waitlist(caller, session_id: str, profile_id: str) -> WaitlistOut:
                 t.save(BookingLock(guards.wait_key(session_id, profile_id), ref_id=e.entry_id),
                        condition=BookingLock.key.does_not_exist())
                 t.save(e)
+                if counted:
+                    t.update(Session(session_id), actions=[Session.waiting.add(1)])
                 emit(t, "booking.waitlisted", {"session_id": session_id, "doctor_id": s.doctor_id,
                                                "account_id": caller.account_id, "profile_id": profile_id})
         except TransactWriteError as exc:
@@ -65,9 +69,14 @@ def leave_waitlist(caller, session_id: str, entry_id: str) -> None:
         raise NotFound("waitlist entry not found")
     if e.account_id != caller.account_id:
         raise NotFound("waitlist entry not found")
-    with transaction() as tx:
-        tx.delete(WaitlistEntry(session_id, entry_id))
-        tx.delete(BookingLock(guards.wait_key(session_id, e.profile_id)))
+    try:
+        with transaction() as tx:
+            tx.delete(WaitlistEntry(session_id, entry_id), condition=WaitlistEntry.entry_id.exists())
+            tx.delete(BookingLock(guards.wait_key(session_id, e.profile_id)))
+            if e.counted:
+                tx.update(Session(session_id), actions=[Session.waiting.add(-1)])
+    except TransactWriteError:  # offered a seat or left meanwhile: counted down exactly once
+        raise NotFound("waitlist entry not found") from None
 
 
 def promote_waitlist(session_id: str) -> int:
@@ -102,6 +111,8 @@ def _drop_entry(e: WaitlistEntry, why: str) -> None:
             tx = t
             tx.delete(WaitlistEntry(e.session_id, e.entry_id), condition=WaitlistEntry.entry_id.exists())
             tx.delete(BookingLock(guards.wait_key(e.session_id, e.profile_id)))
+            if e.counted:
+                tx.update(Session(e.session_id), actions=[Session.waiting.add(-1)])
             emit(tx, "booking.waitlist_skipped", {"session_id": e.session_id, "doctor_id": e.doctor_id,
                                                   "account_id": e.account_id, "profile_id": e.profile_id,
                                                   "why": why})

@@ -36,7 +36,6 @@ class Settings(BaseModel):
     # booking (加号): free cancellation up to this many hours before a session; unpaid holds per account
     booking_cancel_cutoff_h: int = Field(default=24, ge=0)
     booking_max_unpaid_holds: int = Field(default=2, ge=1)
-    booking_request_ttl_h: int = Field(default=72, ge=1)
     # messaging: group sends (群发) a doctor may start per Asia/Shanghai day, and recipients per send
     messaging_group_sends_per_day: int = Field(default=3, ge=1)
     messaging_group_max_recipients: int = Field(default=10_000, ge=1, le=10_000)

@@ -293,6 +293,10 @@ def is_stale(check: str, payload: dict) -> bool:
 
         c = messaging.consultation_state(payload["consultation_id"])
         return c is None or c.status != "open" or c.answered_at is not None
+    if check == "booking_request_open":
+        from chalicelib.booking import service as booking
+
+        return not booking.request_is_open(payload["request_id"])
     return False
 
 

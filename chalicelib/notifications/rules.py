@@ -103,6 +103,8 @@ RULES: dict[str, Rule] = {
                                      ("booking_request", "request_id")),
     "booking.request_expired": Rule(BOOKER, ("inbox", "push"), "booking", "low", "booking_request_expired",
                                     ("booking_request", "request_id")),
+    "booking.request_lapsing": Rule(BOOKER, ("inbox", "push"), "booking", "normal", "booking_request_lapsing",
+                                    ("booking_request", "request_id"), stale="booking_request_open"),
     # payments
     "order.paid": Rule(PAYER, ("inbox", "push"), "payment", "critical", "order_paid", ("order", "order_id")),
     "order.refunded": Rule(PAYER, ("inbox", "push", "sms"), "payment", "critical", "order_refunded",
@@ -228,6 +230,8 @@ TEMPLATES: dict[str, Template] = {
     "booking_request_created": Template("新的加号申请", "有患者申请加号", "您有一条新的加号申请"),
     "booking_request_declined": Template("加号申请未通过", "医生暂时无法为您加号", "您的加号申请有新进展"),
     "booking_request_expired": Template("加号申请已过期", "您的加号申请未获处理，已过期", "您的加号申请有新进展"),
+    "booking_request_lapsing": Template("加号申请即将到期", "您的加号申请将于 {expires_local} 到期，医生尚未安排；"
+                                                        "如仍需就诊，可重新申请更晚的日期", "您的加号申请即将到期"),
     "order_paid": Template("支付成功", "您已成功支付 {amount_yuan} 元", "支付成功"),
     "order_refunded": Template("退款成功", "{amount_yuan} 元已退回原支付账户", "您有一笔退款已到账",
                                sms=("refund", ("amount",))),
@@ -281,7 +285,7 @@ def facts(event_type: str, payload: dict, extra: dict | None = None) -> dict[str
     f: dict[str, Any] = {"count": 1, "status_word": STATUS_WORDS.get(event_type, "有更新"), "doctor_label": "您的加号"}
     for name, key in (("starts_local", "starts_at"), ("hold_local", "hold_expires_at"),
                       ("deadline_local", "deadline_at"), ("window_local", "window_ends_at"),
-                      ("respond_local", "respond_by")):
+                      ("respond_local", "respond_by"), ("expires_local", "expires_at")):
         f[name] = _local(payload.get(key))
     amount = payload.get("refund_amount_fen", payload.get("amount_fen"))
     f["amount_yuan"] = f"{int(amount) / 100:.2f}" if isinstance(amount, int) else "-"
