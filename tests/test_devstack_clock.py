@@ -100,8 +100,8 @@ def _deliver_once(drain) -> list:
 def test_ttl_expiry_on_the_clock(aws, shared):
     from chalicelib.core.ratelimit import RateCounter
 
-    RateCounter("a", count=1, expires_at=core_clock.now() + timedelta(hours=2)).save()
-    RateCounter("b", count=1, expires_at=core_clock.now() + timedelta(days=3)).save()
+    RateCounter("a", hits=1, expires_at=core_clock.now() + timedelta(hours=2)).save()
+    RateCounter("b", hits=1, expires_at=core_clock.now() + timedelta(days=3)).save()
     assert devclock.expire_ttl() == 0
     shared.move_to(core_clock.now() + timedelta(hours=3))
     assert devclock.expire_ttl() == 1
