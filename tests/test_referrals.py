@@ -368,3 +368,30 @@ def test_hospitals_are_kept_by_operators(api, w, clock, drain):
     assert api.post("/v1/admin/referrals/hospitals", hospital_body(region_code="13042X"),
                     token=w.admin.token).status == 400
     assert api.call("PUT", "/v1/admin/referrals/hospitals/NOPE", hospital_body(), token=w.admin.token).status == 404
+
+
+def test_every_referral_event_reaches_its_parties_in_words_without_health_data():
+    from chalicelib.notifications import rules
+
+    p = {"case_id": "C1", "patient_account_id": "P", "profile_id": "PR", "referrer_id": "L", "surgeon_id": "S",
+         "hospital_id": "H", "parties": ["P", "L", "S"], "surgery_at": "2026-12-10T00:00:00+00:00",
+         "item_id": "fasting", "item_title": "禁食禁水"}
+    done = {"case_id": "C1", "account_id": "P", "profile_id": "PR", "doctor_id": "S",
+            "done_at": "2026-12-10T06:00:00+00:00"}
+    expected = {"referral.consent_requested": ["P"], "referral.proposed": ["S"], "referral.accepted": ["P", "L"],
+                "referral.confirmed": ["P", "L", "S"], "referral.checklist_reminder": ["P"],
+                "referral.surgeon_cancelled": ["P", "L", "S"], "referral.host_cancelled": ["P", "L", "S"],
+                "referral.cancelled": ["P", "L", "S"], "referral.surgery_done": ["P"]}
+    assert set(expected) == {t for t in rules.event_types() if t.startswith("referral.")}
+    for event_type, to in expected.items():
+        payload = done if event_type == "referral.surgery_done" else p
+        routes = rules.routes(event_type, payload)
+        assert [a for a, _ in routes] == to, event_type
+        for _, rule in routes:
+            assert rule.link == ("referral_case", "case_id")
+            title, body, lock = rules.render(rule.template, rules.facts(event_type, payload))
+            assert "{" not in body + lock and "膝" not in body + lock, event_type
+    _, body, _ = rules.render("referral_checklist_reminder", rules.facts("referral.checklist_reminder", p))
+    assert body == "请完成术前准备：禁食禁水（手术时间 2026-12-10 08:00）"
+    # without the referring doctor (a patient's own case) nobody empty is addressed
+    assert [a for a, _ in rules.routes("referral.accepted", {**p, "referrer_id": None})] == ["P"]
