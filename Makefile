@@ -18,6 +18,7 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python scripts/run_tests.py
 
 bench: $(STAMP)
@@ -36,6 +37,7 @@ package: infra
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .devstack build

@@ -170,7 +170,7 @@ def consume(unit: str, sqs_event: dict, context: Any = None) -> dict:
         deliver_to_unit(unit, json.loads(record.body))
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=sqs_event, record_handler=handle, processor=processor, context=context)
+    return dict(process_partial_response(event=sqs_event, record_handler=handle, processor=processor, context=context))
 
 
 def deliver_records(records: Iterable[dict]) -> list[str]:

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from chalicelib.core import clock
-from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.errors import Conflict, NotFound, Unprocessable
 from chalicelib.core.ids import new_id
-from chalicelib.core.outbox import publish
+from chalicelib.core.outbox import publish as publish_event
 
 
 @dataclass
@@ -46,7 +46,7 @@ class FakePayments:
     calls: list = field(default_factory=list)
 
     def _event(self, type_: str, o: Order, amount: int | None = None) -> None:
-        publish(type_, {"order_id": o.order_id, "product_type": o.product_type, "product_id": o.product_id,
+        publish_event(type_, {"order_id": o.order_id, "product_type": o.product_type, "product_id": o.product_id,
                         "payer_account_id": o.payer_account_id, "doctor_id": o.doctor_id,
                         "amount_fen": o.amount_fen if amount is None else amount})
 
@@ -69,19 +69,28 @@ class FakePayments:
         if o.status == "closed":
             return
         if o.status != "created":
-            raise Conflict("order is paid", code="invalid_state")
+            raise Conflict(f"the order is {o.status}", code="order_not_closable")
         o.status = "closed"
         self._event("order.closed", o)
 
     def refund(self, *, order_id, amount_fen, reason, request_key) -> Refund:
+        """Like the real refund with a provider that answers SUCCESS at once (WeChat Pay's usual
+        answer): the same errors and codes, the same request-key idempotency."""
         self.calls.append(("refund", order_id))
         if request_key in self.refunds:
             return self.refunds[request_key]
-        o = self.orders[order_id]
+        o = self.orders.get(order_id)
+        if o is None:
+            raise NotFound("order not found")
         if o.status not in ("paid", "refunded"):
-            raise Conflict("order not paid", code="invalid_state")
-        amount = o.amount_fen - o.refunded_fen if amount_fen is None else amount_fen
-        assert 0 < amount <= o.amount_fen - o.refunded_fen, "refund beyond what was paid"
+            raise Conflict(f"the order is {o.status}", code="order_not_refundable")
+        remaining = o.amount_fen - o.refunded_fen
+        amount = remaining if amount_fen is None else amount_fen
+        if amount <= 0 and o.amount_fen == 0:
+            r = self.refunds[request_key] = Refund(new_id(), order_id, 0, request_key)
+            return r
+        if not 0 < amount <= remaining:
+            raise Unprocessable(f"at most {remaining} fen can still be refunded", code="refund_exceeds_payment")
         o.refunded_fen += amount
         o.status = "refunded"
         r = Refund(new_id(), order_id, amount, request_key)
@@ -119,3 +128,15 @@ def session_body(**over) -> dict:
     return {"date": day.isoformat(), "start_time": "09:00", "end_time": "11:30", "hospital": "北京协和医院",
             "campus": "东单院区", "room": "门诊楼 3 层 12 诊室", "capacity": 2, "fee_fen": 5000, **over}
 
+
+
+def publish(api, doctor, **over) -> dict:
+    """The doctor publishes a session (``session_body`` with ``over``); its JSON."""
+    r = api.post("/v1/doctor/booking/sessions", session_body(**over), token=doctor.token)
+    assert r.status == 201, r.body
+    return r.body
+
+
+def book(api, user, session_id, profile=0):
+    return api.post(f"/v1/booking/sessions/{session_id}/book", {"profile_id": user.profiles[profile]},
+                    token=user.token)

@@ -94,6 +94,17 @@ def api(aws):
 
 
 @pytest.fixture
+def pay(monkeypatch):
+    """Booking's payments peer replaced by ``FakePayments`` (the provider played by the test)."""
+    from chalicelib.booking import peers as booking_peers
+    from tests.booking_support import FakePayments
+
+    fake = FakePayments()
+    monkeypatch.setattr(booking_peers, "payments", lambda: fake)
+    return fake
+
+
+@pytest.fixture
 def drain(aws):
     """``drain()`` delivers pending outbox events to their consumers (what the stream does on AWS)."""
     d = OutboxDrain()

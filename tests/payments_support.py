@@ -17,11 +17,11 @@ def wxpay(aws):
     cfg.base_url = "https://sandbox.wechatpay.test"
     core_aws.client("ssm").put_parameter(Name=providers.wechat_param_name("test"), Value=json.dumps(cfg.__dict__),
                                          Type="SecureString", Overwrite=True)
-    core_aws._param_cache.clear()
+    core_aws.forget_secrets()
     providers.set_transport(sb.handle)
     yield sb
     providers.set_transport(None)
-    core_aws._param_cache.clear()
+    core_aws.forget_secrets()
 
 
 def start_payment(api, user, order_id: str, channel: str = "wechat_app"):

@@ -105,7 +105,7 @@ def test_visit_slip_single_use_back_to_back(api, world):
     assert second.status == 409 and second.error_code == "code_used"
 
 
-def test_visit_slip_consumed_by_conditional_write(api, world):
+def test_visit_slip_consumed_by_conditional_write(api, world, monkeypatch):
     """Both scans pass the read check before either writes: the conditional update decides."""
     from chalicelib.bindings import service
     from chalicelib.bindings.models import DoctorCode
@@ -118,12 +118,11 @@ def test_visit_slip_consumed_by_conditional_write(api, world):
     stale = DoctorCode.get(slip)  # what the second request read before the first one wrote
     real_get = DoctorCode.get
     service.scan(Caller(alice.account_id, "patient"), ScanRequest(**visit(slip, alice.profiles[0])), "r1")
-    DoctorCode.get = classmethod(lambda cls, key, **kw: stale if not kw.get("consistent_read") else real_get(key, **kw))
-    try:
+    with monkeypatch.context() as m:
+        m.setattr(DoctorCode, "get", classmethod(lambda cls, key, **kw: stale if not kw.get("consistent_read")
+                                                 else real_get(key, **kw)))
         with pytest.raises(Conflict):
             service.scan(Caller(bob.account_id, "patient"), ScanRequest(**visit(slip, bob.profiles[0])), "r2")
-    finally:
-        DoctorCode.get = real_get
     assert api.get("/v1/bindings", token=bob.token).body["items"] == []
 
 

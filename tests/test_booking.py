@@ -6,20 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.booking import peers as booking_peers
 from chalicelib.booking import service as booking
 from chalicelib.core import timers
 from tests.bindings_support import bind
-from tests.booking_support import FakePayments, session_body
+from tests.booking_support import book, publish
 from tests.doctors_support import make_admin, make_doctor, make_patient
 from tests.support import count_ddb_calls
-
-
-@pytest.fixture
-def pay(monkeypatch):
-    fake = FakePayments()
-    monkeypatch.setattr(booking_peers, "payments", lambda: fake)
-    return fake
 
 
 @pytest.fixture
@@ -33,17 +25,6 @@ def world(api, clock, pay, drain):
     bind(api, doctor, bob, 0)
     drain()  # binding.activated → eligibility projection
     return {"admin": admin, "doctor": doctor, "alice": alice, "bob": bob}
-
-
-def publish(api, doctor, **over):
-    r = api.post("/v1/doctor/booking/sessions", session_body(**over), token=doctor.token)
-    assert r.status == 201, r.body
-    return r.body
-
-
-def book(api, user, session_id, profile=0):
-    return api.post(f"/v1/booking/sessions/{session_id}/book", {"profile_id": user.profiles[profile]},
-                    token=user.token)
 
 
 def fresh(api, world):
@@ -401,6 +382,24 @@ def test_session_at_0030_shanghai_dates_and_reminders(api, world, pay, clock, dr
     clock.current = start_utc - timedelta(hours=2)
     timers.sweep()
     assert drain().count("booking.reminder") == 1
+
+
+def test_a_redelivered_reminder_timer_reminds_once(api, world, pay, clock, drain):
+    """The reminder timer's message delivered again (its completion marker lost) publishes no
+    second ``booking.reminder``: the event's id is derived from the timer message's."""
+    from chalicelib.booking import bookings
+    from chalicelib.core.outbox import OutboxEvent
+
+    s = publish(api, world["doctor"], fee_fen=0)
+    b = book(api, world["alice"], s["session_id"]).body
+    drain()
+    payload = {"booking_id": b["booking_id"], "hours_before": 24}
+    bookings._on_reminder("timer-message-1", payload)
+    bookings._on_reminder("timer-message-1", payload)
+    assert drain().count("booking.reminder") == 1
+    bookings._on_reminder("timer-message-2", payload)  # a different firing is a different reminder
+    assert drain().count("booking.reminder") == 1
+    assert sum(ev.type == "booking.reminder" for ev in OutboxEvent.scan()) == 2
 
 
 def test_reminders_are_cancelled_with_the_booking(api, world, pay, clock, drain):

@@ -4,11 +4,11 @@ the booking's doctor, another doctor, an operator — for every booking route wi
 tests/test_authz_matrix.py.)"""
 
 from tests.bindings_support import bind
+from tests.booking_support import book, publish
 from tests.doctors_support import make_admin, make_doctor, make_patient
-from tests.test_booking import book, pay, publish  # noqa: F401  (fixtures)
 
 
-def test_booking_routes_matrix(api, clock, pay, drain):  # noqa: F811
+def test_booking_routes_matrix(api, clock, pay, drain):
     admin = make_admin(api)
     doctor, other_doctor = make_doctor(api, admin), make_doctor(api, admin)
     alice, bob = make_patient(api, with_family=True), make_patient(api)

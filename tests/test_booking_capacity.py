@@ -9,6 +9,7 @@ each "patient" reads first (a stale snapshot), then both commit; DynamoDB's cond
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -186,14 +187,14 @@ class BookingMachine(RuleBasedStateMachine):
         self.clock = core_clock.FrozenClock(START)
         core_clock.set_clock(self.clock)
         self.pay = FakePayments()
-        self._real = booking_peers.payments
-        booking_peers.payments = lambda: self.pay
+        self._patch = patch.object(booking_peers, "payments", lambda: self.pay)
+        self._patch.start()
         self.drain = OutboxDrain()
         self.drain.skip_existing()
         self.patients = [make_patient(2) for _ in range(3)]
 
     def teardown(self):
-        booking_peers.payments = self._real
+        self._patch.stop()
         core_clock.set_clock(None)
 
     @initialize(capacity=st.integers(1, 2))

@@ -18,7 +18,7 @@ from chalicelib.core import timers
 from chalicelib.core.errors import ApiError
 from chalicelib.core.http import Caller
 from chalicelib.core.outbox import OutboxEvent
-from chalicelib.followup import service
+from chalicelib.followup import service, tasks
 from chalicelib.followup.models import Task
 from chalicelib.followup.schemas import PlanCreate
 from tests.followup_support import World, template_body
@@ -86,10 +86,10 @@ def test_plan_lifecycle_invariants(api, clock, drain):
             caller = self.patients["bob" if who == "bob" else "alice"]
             try:
                 if t.kind == "questionnaire":
-                    service.answer(caller, plan_id, t.task_id, {"pain": data.draw(st.integers(0, 10)), "temp": 36.6,
+                    tasks.answer(caller, plan_id, t.task_id, {"pain": data.draw(st.integers(0, 10)), "temp": 36.6,
                                                                 "mood": "good"})
                 else:
-                    service.complete(caller, plan_id, t.task_id)
+                    tasks.complete(caller, plan_id, t.task_id)
             except ApiError as exc:
                 assert exc.status == 409  # window closed, plan stopped or paused meanwhile
             drain()

@@ -23,11 +23,11 @@ def ali(aws):
     gw = AlipayGateway()
     core_aws.client("ssm").put_parameter(Name=providers.alipay_param_name("test"), Value=json.dumps(gw.config),
                                          Type="SecureString", Overwrite=True)
-    core_aws._param_cache.clear()
+    core_aws.forget_secrets()
     providers.set_transport(gw.handle)
     yield gw
     providers.set_transport(None)
-    core_aws._param_cache.clear()
+    core_aws.forget_secrets()
 
 
 def notify(api, params):
@@ -185,7 +185,7 @@ def test_unconfigured_channel_is_a_clear_422(api, aws):
         ssm.delete_parameter(Name=providers.alipay_param_name("test"))  # left by an earlier test
     except ssm.exceptions.ParameterNotFound:
         pass
-    core_aws._param_cache.clear()
+    core_aws.forget_secrets()
     user = make_patient(api)
     o = service.create_order(payer_account_id=user.account_id, product_type="booking", product_id="b1",
                              amount_fen=800, doctor_id=None, description="加号")

@@ -57,7 +57,7 @@ def create_profile(ctx: Ctx):
 
 @api.route("/v1/me/profiles/{profile_id}", "GET", response="ProfileOut", summary="One managed profile", errors=(404,))
 def get_profile(ctx: Ctx, profile_id: str):
-    return service.profile_out(service.get_profile(ctx.caller.account_id, profile_id))
+    return service.profile_out(service.get_profile(ctx.account_id, profile_id))
 
 
 @api.route("/v1/me/profiles/{profile_id}", "PATCH", request="ProfileUpdate", response="ProfileOut",

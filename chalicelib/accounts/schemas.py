@@ -4,7 +4,7 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from chalicelib.core import clock
 from chalicelib.core.schemas import (  # noqa: F401  (Ok is named by routes)
@@ -92,29 +92,28 @@ Relation = Literal["self", "spouse", "child", "parent", "sibling", "other"]
 Gender = Literal["male", "female"]
 
 
+def _past_birth_date(v: date) -> date:
+    if v > clock.now().astimezone(clock.SHANGHAI).date() or v.year < 1900:
+        raise ValueError("birth date must be a past date after 1900")
+    return v
+
+
+BirthDate = Annotated[date, AfterValidator(_past_birth_date)]
+
+
 class ProfileCreate(Request):
     relation: Relation
     real_name: Name = Field(min_length=1, max_length=40)
     gender: Gender
-    birth_date: date
+    birth_date: BirthDate
     id_number: IdNumber | None = Field(default=None, max_length=18)
-
-    @field_validator("birth_date")
-    @classmethod
-    def _bd(cls, v: date | None) -> date | None:
-        if v is None:
-            return v
-        if v > clock.now().astimezone(clock.SHANGHAI).date() or v.year < 1900:
-            raise ValueError("birth date must be a past date after 1900")
-        return v
 
 
 class ProfileUpdate(Request):
     real_name: Name | None = Field(default=None, min_length=1, max_length=40)
     gender: Gender | None = None
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     id_number: IdNumber | None = Field(default=None, max_length=18)
-    _bd = field_validator("birth_date")(ProfileCreate._bd.__func__)
 
 
 class ProfileOut(Response):

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import NoReturn
 
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.core import clock, ratelimit
 from chalicelib.core.config import get_settings
@@ -243,7 +244,9 @@ def update_me(caller, display_name: str) -> MeOut:
 def set_role(account_id: str, role: str, display_name: str | None = None) -> None:
     """Called by the doctors service when an operator verifies a doctor (with the doctor's name, so
     the doctor's own ``/v1/me`` shows it)."""
-    actions = [Account.role.set(role)] + ([Account.display_name.set(display_name)] if display_name else [])
+    actions: list[Action] = [Account.role.set(role)]
+    if display_name:
+        actions.append(Account.display_name.set(display_name))
     Account(account_id).update(actions=actions, condition=Account.account_id.exists())
 
 

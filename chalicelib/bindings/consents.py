@@ -31,3 +31,8 @@ CONSENTS: dict[str, ConsentText] = {
 
 def current(kind: str) -> ConsentText | None:
     return CONSENTS.get(kind)
+
+
+def required(kind: str) -> ConsentText:
+    """A consent the service itself asks for (a missing one is a bug, not a client error)."""
+    return CONSENTS[kind]

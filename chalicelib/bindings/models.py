@@ -1,7 +1,6 @@
 """Bindings tables: doctor codes, bindings, the (doctor, profile) pair guard, doctor settings."""
 
 from pynamodb.attributes import (
-    ListAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -10,7 +9,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.core.db import meta, register
+from chalicelib.core.db import meta, register, string_list
 
 
 @register
@@ -65,10 +64,10 @@ class Binding(Model):
     visit_type = UnicodeAttribute()  # outpatient | inpatient | surgery
     hospital = UnicodeAttribute()
     diagnosis_sealed = UnicodeAttribute(null=True)  # health data: encrypted at rest
-    attachment_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    attachment_ids = string_list(default=list)
     consent_version = UnicodeAttribute()
     consent_at = UTCDateTimeAttribute()
-    groups = ListAttribute(of=UnicodeAttribute, default=list)
+    groups = string_list(default=list)
     requested_at = UTCDateTimeAttribute()
     activated_at = UTCDateTimeAttribute(null=True)
     ended_at = UTCDateTimeAttribute(null=True)

@@ -67,7 +67,7 @@ def qr_svg(ctx: Ctx, code: str):
 @api.route("/b/{code}", "GET", auth=False, produces="text/html", errors=(404,),
            summary="Landing page a binding QR code opens (zh-CN, mobile)")
 def landing_page(ctx: Ctx, code: str):
-    headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+    headers: dict[str, str | list[str]] = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
     try:
         kind, doctor = service.resolve_code(code)
     except NotFound as exc:

@@ -8,7 +8,10 @@ Used by other domains: ``get_active_binding``, ``is_active``, ``get_binding_for_
 ``group_members``, ``follow_up_settings``.
 """
 
+from __future__ import annotations
+
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import TransactWriteError
 
@@ -22,6 +25,9 @@ from chalicelib.core.observability import logger
 from chalicelib.core.outbox import emit, transaction
 from chalicelib.core.pagination import Page, parse_limit, query_page
 from chalicelib.doctors import service as doctors
+
+if TYPE_CHECKING:
+    from chalicelib.doctors.models import Doctor
 
 from . import codes, consents
 from .models import Binding, BindingPair, DoctorCode, DoctorSettings
@@ -96,7 +102,7 @@ def count_active(doctor_id: str, groups: list[str] | None) -> int:
 
 def follow_up_settings(doctor_id: str) -> tuple[int, int, int]:
     s = _settings(doctor_id)
-    return s.free_days, s.free_messages, s.visit_window_days
+    return int(s.free_days), int(s.free_messages), int(s.visit_window_days)
 
 
 def get_binding(binding_id: str) -> Binding:
@@ -145,8 +151,8 @@ def _audit_read(caller, bindings: list[Binding], request_id: str) -> None:
 
 
 def _event_payload(b: Binding) -> dict:
-    payload = {"binding_id": b.binding_id, "doctor_id": b.doctor_id, "patient_account_id": b.patient_account_id,
-               "profile_id": b.profile_id}
+    payload: dict[str, str | int] = {"binding_id": b.binding_id, "doctor_id": b.doctor_id,
+                                     "patient_account_id": b.patient_account_id, "profile_id": b.profile_id}
     if b.status == "active":
         payload.update(free_until=b.free_until.isoformat(), free_messages=int(b.free_messages))
     return payload
@@ -245,7 +251,7 @@ def owned_code(caller, code: str) -> str:
     return code
 
 
-def resolve_code(code: str) -> tuple[str, object]:
+def resolve_code(code: str) -> tuple[str, Doctor]:
     """(kind, doctor) for a currently valid code, else NotFound. Used by the landing page."""
     live = codes.verify_live(code)
     if live is not None:
@@ -287,7 +293,7 @@ def _check_visit(body: ScanRequest, window_days: int) -> None:
                             code="visit_too_old")
     if not body.consent.accepted:
         raise Unprocessable("consent to share health data with this doctor is required", code="consent_required")
-    required = consents.current("binding").version
+    required = consents.required("binding").version
     if body.consent.version != required:
         raise Unprocessable(f"the consent text has changed: show GET /v1/consents/binding (version {required}) "
                             "and send its version once the patient accepts", code="consent_outdated")
@@ -519,8 +525,8 @@ def pending_requests(caller, request_id: str, limit: int | None = None, cursor: 
 
 def get_settings_for(caller) -> FollowUpSettings:
     s = _settings(caller.account_id)
-    return FollowUpSettings(free_days=s.free_days, free_messages=s.free_messages,
-                            visit_window_days=s.visit_window_days)
+    return FollowUpSettings(free_days=int(s.free_days), free_messages=int(s.free_messages),
+                            visit_window_days=int(s.visit_window_days))
 
 
 def update_settings(caller, free_days: int, free_messages: int, visit_window_days: int) -> FollowUpSettings:

@@ -66,4 +66,5 @@ def _on_reminder(event_id: str, payload: dict) -> None:
         return
     if b.status != "confirmed":
         return  # cancelled meanwhile (its timers are cancelled too; this is the belt to those braces)
-    publish("booking.reminder", event_payload(b, hours_before=payload["hours_before"], local_date=b.local_date))
+    publish("booking.reminder", event_payload(b, hours_before=payload["hours_before"], local_date=b.local_date),
+            caused_by=event_id)

@@ -8,7 +8,6 @@ is the condition that takes a seat (DynamoDB compares the two attributes itself)
 
 from pynamodb.attributes import (
     BooleanAttribute,
-    ListAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -17,7 +16,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.core.db import meta, register
+from chalicelib.core.db import meta, register, string_list
 
 
 class SessionsByDoctor(GlobalSecondaryIndex):
@@ -102,7 +101,7 @@ class Booking(Model):
     starts_at = UTCDateTimeAttribute()
     ends_at = UTCDateTimeAttribute()
     local_date = UnicodeAttribute()
-    reminder_timers = ListAttribute(of=UnicodeAttribute, default=list)
+    reminder_timers = string_list(default=list)
     created_at = UTCDateTimeAttribute()
     confirmed_at = UTCDateTimeAttribute(null=True)
     ended_at = UTCDateTimeAttribute(null=True)
@@ -171,7 +170,7 @@ class SlotRequest(Model):
     date_from = UnicodeAttribute()
     date_to = UnicodeAttribute()
     reason_sealed = UnicodeAttribute()  # health data: encrypted at rest
-    attachment_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    attachment_ids = string_list(default=list)
     created_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute()
     answered_at = UTCDateTimeAttribute(null=True)

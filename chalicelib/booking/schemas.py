@@ -45,10 +45,6 @@ class Reason(Request):
     reason: Text = Field(min_length=1, max_length=500)
 
 
-class OptionalReason(Request):
-    reason: Text | None = Field(default=None, max_length=500)
-
-
 class SessionOut(Response):
     session_id: str
     doctor_id: str

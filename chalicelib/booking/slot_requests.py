@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.update import Action
 
 from chalicelib.core import clock, timers
 from chalicelib.core.config import get_settings
@@ -84,7 +85,8 @@ def accept_request(caller, request_id: str, session_id: str) -> BookingOut:
 
 
 def _close_request(r: SlotRequest, to: str, event: str, **extra) -> None:
-    actions = [SlotRequest.status.set(to), SlotRequest.status_key.set(f"{to}#{r.date_from}#{r.request_id}"),
+    actions: list[Action] = [SlotRequest.status.set(to),
+                             SlotRequest.status_key.set(f"{to}#{r.date_from}#{r.request_id}"),
                SlotRequest.answered_at.set(clock.now())]
     if extra.get("decline_reason"):
         actions.append(SlotRequest.decline_reason.set(extra["decline_reason"]))

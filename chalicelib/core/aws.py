@@ -8,8 +8,10 @@ import time
 from functools import cache
 
 import botocore.session
+from botocore.exceptions import ClientError
 
 from .config import get_settings
+from .observability import logger
 
 
 @cache
@@ -20,17 +22,31 @@ def client(service: str):
 def reset_clients() -> None:
     """Forget cached clients and secrets (tests start moto per test)."""
     client.cache_clear()
+    forget_secrets()
+
+
+def forget_secrets() -> None:
+    """Read every secret afresh on next use (after a rotation; tests that write a parameter)."""
     _param_cache.clear()
 
 
 _param_cache: dict[str, tuple[float, str]] = {}
 
 
-def secret_parameter(name: str) -> str:
-    """A SecureString from SSM Parameter Store, cached for ``secrets_cache_ttl_s``."""
+def secret_parameter(name: str, *, missing: str | None = None) -> str:
+    """A SecureString from SSM Parameter Store, cached for ``secrets_cache_ttl_s``.
+
+    With ``missing`` given, a parameter that does not exist reads as ``missing`` and that answer
+    is cached too (a stage without the parameter asks SSM once per TTL, not once per call)."""
     hit = _param_cache.get(name)
     if hit and hit[0] > time.monotonic():
         return hit[1]
-    value = client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    try:
+        value = client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    except ClientError as exc:
+        if missing is None or exc.response.get("Error", {}).get("Code") != "ParameterNotFound":
+            raise
+        logger.warning("secret parameter missing", extra={"param": name})
+        value = missing
     _param_cache[name] = (time.monotonic() + get_settings().secrets_cache_ttl_s, value)
     return value

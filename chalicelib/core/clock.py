@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import overload
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -24,6 +25,10 @@ def epoch() -> int:
     return int(now().timestamp())
 
 
+@overload
+def iso(dt: datetime) -> str: ...
+@overload
+def iso(dt: None) -> None: ...
 def iso(dt: datetime | None) -> str | None:
     """RFC 3339 with offset, shown in Asia/Shanghai (DESIGN.md: stored UTC, shown Shanghai)."""
     if dt is None:

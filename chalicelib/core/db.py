@@ -10,8 +10,9 @@ indexes.
 from __future__ import annotations
 
 import os
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
+from pynamodb.attributes import ListAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from .config import table_name
@@ -40,3 +41,9 @@ def register(model: M) -> M:
 def registered_models() -> list[type[Model]]:
     """The models registered so far (those whose modules have been imported)."""
     return list(_MODELS)
+
+
+def string_list(**kwargs: Any) -> ListAttribute[str]:
+    """A list of strings. PynamoDB types ``ListAttribute(of=UnicodeAttribute)`` as a list of
+    attribute objects; what it reads and writes is a list of ``str``, and so it is typed here."""
+    return cast(ListAttribute[str], ListAttribute(of=UnicodeAttribute, **kwargs))

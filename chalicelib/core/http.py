@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -116,7 +116,13 @@ class Ctx:
     caller: Caller | None
     body: Any = None
     query: Any = None
-    extra: dict = field(default_factory=dict)
+
+    @property
+    def account_id(self) -> str:
+        """The signed-in caller's account (a route declared without ``auth=False``)."""
+        if self.caller is None:
+            raise Unauthorized("token is missing, invalid or expired", code="invalid_token")
+        return self.caller.account_id
 
     @cached_property
     def request_id(self) -> str:
@@ -161,9 +167,9 @@ def _validate(model: Any, data: Any, where: str):
         raise BadRequest(f"{where} is invalid", code="validation_error")
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_context=False, include_input=False)
-        first = errors[0] if errors else {}
-        loc = ".".join(str(p) for p in first.get("loc", ())) or where
-        raise BadRequest(f"{where} is invalid: {loc}: {first.get('msg', 'invalid')}", code="validation_error", details=errors)
+        loc = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
+        msg = errors[0]["msg"] if errors else "invalid"
+        raise BadRequest(f"{where} is invalid: {loc or where}: {msg}", code="validation_error", details=errors)
 
 
 def parse_body(request, model: Any):
@@ -240,7 +246,7 @@ class Api:
             def view(**params):
                 req = bp.current_request
                 caller = _caller_from(req) if auth else None
-                if role_set and caller.role not in role_set:
+                if role_set and caller is not None and caller.role not in role_set:
                     raise Forbidden(f"this action needs the role: {' or '.join(role_set)}", code="wrong_role")
                 ctx = Ctx(request=req, caller=caller)
                 if request is not None:

@@ -10,6 +10,7 @@ import os
 import re
 import warnings
 from functools import lru_cache
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
@@ -23,7 +24,7 @@ def scrub(text: str) -> str:
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
-    def serialize(self, log: dict) -> str:
+    def serialize(self, log: Any) -> str:
         return scrub(super().serialize(log))
 
 

@@ -13,9 +13,13 @@ from __future__ import annotations
 import re
 import typing
 from functools import cache, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .http import ROUTES, Api, Ctx, ListOf
+
+if TYPE_CHECKING:  # pydantic is imported only when the document is built
+    from pydantic import BaseModel
+    from pydantic.json_schema import JsonSchemaMode
 
 api = Api("system")
 
@@ -39,7 +43,7 @@ def page_model(item: type) -> type:
     from .schemas import Response
 
     return create_model(f"{item.__name__}Page", __base__=Response,
-                        items=(list[item], ...),
+                        items=(list[item], ...),  # type: ignore[valid-type]
                         next_cursor=(str | None, Field(description="pass as `cursor` for the next page; "
                                                                    "null on the last page")))
 
@@ -103,10 +107,10 @@ class _Enums:
         return out
 
 
-def _body_models() -> list[tuple[type, str]]:
+def _body_models() -> list[tuple[type[BaseModel], JsonSchemaMode]]:
     from .schemas import Error
 
-    models: list[tuple[type, str]] = [(Error, "serialization")]
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(Error, "serialization")]
     for spec in ROUTES:
         if spec.request is not None:
             models.append((spec.resolve(spec.request), "validation"))

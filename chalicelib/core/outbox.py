@@ -75,9 +75,10 @@ def transaction() -> Iterator[TransactWrite]:
         yield tx
 
 
-def new_event(type_: str, payload: dict[str, Any]) -> OutboxEvent:
+def new_event(type_: str, payload: dict[str, Any], event_id: str | None = None) -> OutboxEvent:
     now = clock.now()
-    return OutboxEvent(new_id(), type=type_, payload=payload, created_at=now, expires_at=now + RETAIN_EVENTS)
+    return OutboxEvent(event_id or new_id(), type=type_, payload=payload, created_at=now,
+                       expires_at=now + RETAIN_EVENTS)
 
 
 def emit(tx: TransactWrite, type_: str, payload: dict[str, Any]) -> OutboxEvent:
@@ -86,10 +87,17 @@ def emit(tx: TransactWrite, type_: str, payload: dict[str, Any]) -> OutboxEvent:
     return event
 
 
-def publish(type_: str, payload: dict[str, Any]) -> OutboxEvent:
-    """An event with no accompanying state change (one PutItem)."""
-    event = new_event(type_, payload)
-    event.save(condition=OutboxEvent.event_id.does_not_exist())
+def publish(type_: str, payload: dict[str, Any], *, caused_by: str | None = None) -> OutboxEvent:
+    """An event with no accompanying state change (one PutItem).
+
+    A consumer that publishes in answer to an event passes that event's id as ``caused_by``: the
+    new event's id is derived from it, so a redelivery of the cause publishes nothing twice."""
+    event = new_event(type_, payload, f"{caused_by}.{type_}" if caused_by else None)
+    try:
+        event.save(condition=OutboxEvent.event_id.does_not_exist())
+    except PutError as exc:
+        if not caused_by or exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
     return event
 
 

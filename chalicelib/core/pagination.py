@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from pynamodb.exceptions import QueryError, ScanError
+
 from .errors import BadRequest
 
 T = TypeVar("T")
@@ -44,7 +46,7 @@ def decode_cursor(cursor: str | None) -> dict | None:
     return key
 
 
-def parse_limit(raw: str | None) -> int:
+def parse_limit(raw: str | int | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_LIMIT
     try:
@@ -57,14 +59,18 @@ def parse_limit(raw: str | None) -> int:
 
 
 def query_page(model: Any, query: Callable[..., Any], *args: Any, limit: int, cursor: str | None, **kwargs: Any) -> Page:
-    """Run ``query(*args, **kwargs)`` (a Model/Index ``query``) and read exactly one page."""
+    """Run ``query(*args, **kwargs)`` (a Model/Index ``query``) and read exactly one page.
+
+    The result's page iterator is read once rather than iterating items: PynamoDB's ``limit``
+    would keep querying until ``limit`` items passed the filter, an unbounded read when a filter
+    drops most items. This is the one place that knows it (services only see ``Page``)."""
     result = query(*args, page_size=limit, last_evaluated_key=decode_cursor(cursor), **kwargs)
     try:
         raw = next(result.page_iter)
     except StopIteration:
         return Page([], None)
-    except Exception as exc:  # a tampered cursor that DynamoDB rejects
-        if exc.__class__.__name__ in ("QueryError", "ScanError") and cursor:
+    except (QueryError, ScanError):  # a tampered cursor that DynamoDB rejects
+        if cursor:
             raise BadRequest("cursor is not valid", code="invalid_cursor")
         raise
     items = [model.from_raw_data(item) for item in raw.get("Items", [])]

@@ -18,7 +18,7 @@ from .observability import logger
 class RateCounter(Model):
     Meta = meta("rate_limits")
     key = UnicodeAttribute(hash_key=True)  # "<bucket>#<subject>#<window>"
-    count = NumberAttribute(default=0)
+    hits = NumberAttribute(attr_name="count", default=0)  # Model.count is a classmethod
     expires_at = TTLAttribute()
 
 
@@ -29,9 +29,9 @@ def hit(bucket: str, subject: str, *, limit: int, window_s: int, message: str | 
     counter = RateCounter(f"{bucket}#{subject}#{window}")
     try:
         counter.update(
-            actions=[RateCounter.count.add(1),
+            actions=[RateCounter.hits.add(1),
                      RateCounter.expires_at.set(clock.now() + timedelta(seconds=2 * window_s))],
-            condition=RateCounter.count.does_not_exist() | (RateCounter.count < limit),
+            condition=RateCounter.hits.does_not_exist() | (RateCounter.hits < limit),
         )
     except UpdateError as exc:
         if exc.cause_response_code != "ConditionalCheckFailedException":

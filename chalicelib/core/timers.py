@@ -20,6 +20,7 @@ from typing import Any
 
 from pynamodb.attributes import JSONAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -96,7 +97,7 @@ def cancel(timer_id: str, *, tx: TransactWrite | None = None) -> None:
     Outside a transaction: only a pending timer changes; one that already fired, was cancelled
     or never existed is left alone.
     """
-    actions = [Timer.status.set("cancelled"), Timer.shard.remove(),
+    actions: list[Action] = [Timer.status.set("cancelled"), Timer.shard.remove(),
                Timer.expires_at.set(clock.now() + KEEP_DONE)]
     if tx is not None:
         tx.update(Timer(timer_id), actions=actions, condition=Timer.timer_id.exists())

@@ -31,19 +31,19 @@ class RecordingTransactWrite(TransactWrite):
         super().__init__(*args, **kwargs)
         self.recorded: dict[str, list[tuple[str, Any]]] = {"check": [], "delete": [], "put": [], "update": []}
 
-    def condition_check(self, model_cls, hash_key, range_key=None, condition=None):  # type: ignore[override]
+    def condition_check(self, model_cls, hash_key, range_key=None, condition=None):
         super().condition_check(model_cls, hash_key, range_key=range_key, condition=condition)
         self.recorded["check"].append((model_cls.Meta.table_name, hash_key))
 
-    def delete(self, model, condition=None, *, add_version_condition: bool = True) -> None:  # type: ignore[override]
+    def delete(self, model, condition=None, *, add_version_condition: bool = True) -> None:
         super().delete(model, condition=condition, add_version_condition=add_version_condition)
         self.recorded["delete"].append(_ident(model))
 
-    def save(self, model, condition=None, return_values=None) -> None:  # type: ignore[override]
+    def save(self, model, condition=None, return_values=None) -> None:
         super().save(model, condition=condition, return_values=return_values)
         self.recorded["put"].append(_ident(model))
 
-    def update(self, model, actions, condition=None, return_values=None, *,  # type: ignore[override]
+    def update(self, model, actions, condition=None, return_values=None, *,
                add_version_condition: bool = True) -> None:
         super().update(model, actions, condition=condition, return_values=return_values,
                        add_version_condition=add_version_condition)
@@ -59,7 +59,7 @@ def _ident(model: Model) -> tuple[str, Any]:
     return cls.Meta.table_name, getattr(model, _hash_key_name(cls))
 
 
-def failed_items(tx: TransactWrite, exc: TransactWriteError) -> list[tuple[str, Any]]:
+def failed_items(tx: TransactWrite | None, exc: TransactWriteError) -> list[tuple[str, Any]]:
     """(table name, hash key) of every item whose condition failed or that conflicted.
     Empty when ``tx`` did not record its items or the failure was not a cancellation."""
     if not isinstance(tx, RecordingTransactWrite):

@@ -1,10 +1,10 @@
 """Doctors tables: applications/profiles, and the public directory's search entries (verified only)."""
 
-from pynamodb.attributes import ListAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.core.db import meta, register
+from chalicelib.core.db import meta, register, string_list
 
 
 class ByStatus(GlobalSecondaryIndex):
@@ -27,7 +27,7 @@ class Doctor(Model):
     department = UnicodeAttribute()
     city = UnicodeAttribute(null=True)
     title = UnicodeAttribute()
-    specialties = ListAttribute(of=UnicodeAttribute, default=list)
+    specialties = string_list(default=list)
     bio = UnicodeAttribute(null=True)
     licence_sealed = UnicodeAttribute()
     licence_masked = UnicodeAttribute()
@@ -58,5 +58,5 @@ class DirectoryEntry(Model):
     department = UnicodeAttribute()
     city = UnicodeAttribute(null=True)
     title = UnicodeAttribute()
-    specialties = ListAttribute(of=UnicodeAttribute, default=list)
+    specialties = string_list(default=list)
     search_text = UnicodeAttribute()

@@ -123,11 +123,12 @@ def verify(caller, doctor_id: str) -> DoctorApplication:
     if d.status == "verified":
         return application(d)
     now = clock.now()
-    actions = [Doctor.status.set("verified"), Doctor.verified_at.set(now), Doctor.reject_reason.remove(),
-               Doctor.search_text.set(dir_keys.search_text(d))]
     try:
         with transaction() as tx:
-            tx.update(Doctor(doctor_id), actions=actions, condition=Doctor.status == "pending")
+            tx.update(Doctor(doctor_id), actions=[Doctor.status.set("verified"), Doctor.verified_at.set(now),
+                                                  Doctor.reject_reason.remove(),
+                                                  Doctor.search_text.set(dir_keys.search_text(d))],
+                      condition=Doctor.status == "pending")
             dir_keys.write(tx, None, d)
             emit(tx, "doctor.verified", {"doctor_id": doctor_id, "by": caller.account_id})
     except TransactWriteError:

@@ -230,7 +230,8 @@ def _on_finish(event_id: str, payload: dict) -> None:
     header = io.StringIO()
     csv.writer(header).writerow(COLUMNS)
     buf = bytearray(header.getvalue().encode())
-    upload_id, parts = None, []
+    upload_id: str | None = None
+    parts: list[dict] = []
     for n in range(int(e.parts)):
         buf += s3.get_object(Bucket=_bucket(), Key=_part_key(e.export_id, n))["Body"].read()
         if len(buf) >= MULTIPART_MIN:

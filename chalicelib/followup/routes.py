@@ -4,6 +4,8 @@ from chalicelib.core.http import Api, Ctx, ListOf
 from chalicelib.core.lazy import lazy_module
 
 service = lazy_module("chalicelib.followup.service")
+tasks = lazy_module("chalicelib.followup.tasks")
+alert_service = lazy_module("chalicelib.followup.alerts")
 templates = lazy_module("chalicelib.followup.templates")
 views = lazy_module("chalicelib.followup.views")
 research = lazy_module("chalicelib.followup.research")
@@ -116,13 +118,13 @@ def patient_view(ctx: Ctx, profile_id: str):
 @api.route("/v1/doctor/followup/alerts", "GET", roles=DOCTOR, query="ListQuery", response=ListOf("AlertOut"),
            summary="Open alerts across my patients, urgent first (one Query)")
 def alerts(ctx: Ctx):
-    return service.open_alerts(ctx.caller, ctx.query.limit, ctx.query.cursor)
+    return alert_service.open_alerts(ctx.caller, ctx.query.limit, ctx.query.cursor)
 
 
 @api.route("/v1/doctor/followup/alerts/{alert_id}/acknowledge", "POST", roles=DOCTOR, request="AckIn",
            response="AlertOut", errors=(404, 409), summary="Acknowledge an alert (stops an urgent one being re-raised)")
 def acknowledge(ctx: Ctx, alert_id: str):
-    return service.acknowledge(ctx.caller, alert_id, ctx.body.note)
+    return alert_service.acknowledge(ctx.caller, alert_id, ctx.body.note)
 
 
 # --- patient ---------------------------------------------------------------------------------
@@ -143,20 +145,20 @@ def my_plan(ctx: Ctx, plan_id: str):
 @api.route("/v1/followup/plans/{plan_id}/tasks/{task_id}", "GET", roles=PATIENT, response="TaskOut", errors=(404,),
            summary="A task with what to do: text, questionnaire, article, medication or 加号 link")
 def my_task(ctx: Ctx, plan_id: str, task_id: str):
-    return service.get_task(ctx.caller, plan_id, task_id)
+    return tasks.get_task(ctx.caller, plan_id, task_id)
 
 
 @api.route("/v1/followup/plans/{plan_id}/tasks/{task_id}/answers", "POST", roles=PATIENT, request="AnswerIn",
            response="AnswerOut", errors=(404, 409, 422),
            summary="Answer a due questionnaire (late inside the window counts); urgent findings return safety advice")
 def answer(ctx: Ctx, plan_id: str, task_id: str):
-    return service.answer(ctx.caller, plan_id, task_id, ctx.body.answers)
+    return tasks.answer(ctx.caller, plan_id, task_id, ctx.body.answers)
 
 
 @api.route("/v1/followup/plans/{plan_id}/tasks/{task_id}/complete", "POST", roles=PATIENT, response="TaskOut",
            errors=(404, 409, 422), summary="Mark a reminder, article, 加号 suggestion or medication dose done")
 def complete(ctx: Ctx, plan_id: str, task_id: str):
-    return service.complete(ctx.caller, plan_id, task_id)
+    return tasks.complete(ctx.caller, plan_id, task_id)
 
 
 @api.route("/v1/followup/research-consent", "GET", response="ConsentText",

@@ -1,5 +1,5 @@
-"""Follow-up plans (随访): assignment, the next-occurrence timers, task windows, answers,
-alerts and their acknowledgement.
+"""Follow-up plans (随访): assignment, listing, pausing, stopping, resuming and moving the anchor;
+the shapes and task helpers that ``tasks.py`` and ``alerts.py`` share.
 
 Each plan item has at most one live task (``scheduled`` with a due timer, or ``open`` with a
 reminder and a deadline timer). Opening, reminding, missing and completing a task are
@@ -8,8 +8,9 @@ and a condition that the plan is still active — so a task fires at most once, 
 plan stopped, and is reminded at most once. Timers carry the task's generation: rescheduling
 bumps it, and a timer of an older generation finds nothing to do.
 
-Templates live in ``templates.py``; counters and views in ``views.py``; research consent and
-exports in ``research.py``.
+Tasks (their timers, answers, completion) live in ``tasks.py``; alerts in ``alerts.py``;
+templates in ``templates.py``; counters and views in ``views.py``; research consent and exports
+in ``research.py``.
 """
 
 from __future__ import annotations
@@ -17,18 +18,18 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.update import Action
 
 from chalicelib.core import clock, timers
 from chalicelib.core.config import get_settings
-from chalicelib.core.errors import Conflict, NotFound, Unprocessable
+from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.ids import new_id
-from chalicelib.core.observability import logger
 from chalicelib.core.outbox import consumer, emit, transaction
 from chalicelib.core.pagination import Page, parse_limit, query_page
 
 from . import questionnaires, templates, timing
 from .models import Alert, Plan, Task
-from .schemas import AlertOut, AnswerOut, PlanCreate, PlanDetail, PlanOut, TaskOut
+from .schemas import AlertOut, PlanCreate, PlanDetail, PlanOut, TaskOut
 
 DUE, REMIND, DEADLINE, RERAISE = "followup-due", "followup-remind", "followup-deadline", "followup-alert"
 LIVE = ("scheduled", "open")
@@ -181,6 +182,10 @@ def _plan_active(tx, plan: Plan) -> None:
 
 # --- plans (doctor) --------------------------------------------------------------------------
 
+def _cond(t: Task, status: str):
+    return (Task.status == status) & (Task.gen == t.gen)
+
+
 def _get_plan(plan_id: str, consistent: bool = False) -> Plan:
     try:
         return Plan.get(plan_id, consistent_read=consistent)
@@ -295,9 +300,11 @@ def _halt(plan: Plan, to: str, reason: str | None) -> Plan:
     for _ in range(RETRIES):
         live = [t for t in _tasks(plan.plan_id) if t.status in LIVE]
         now = clock.now()
-        actions = [Plan.status.set(to), Plan.updated_at.set(now)]
+        actions: list[Action] = [Plan.status.set(to), Plan.updated_at.set(now)]
         if to == "stopped":
-            actions += [Plan.live_pair.remove(), Plan.stop_reason.set(reason)]
+            actions.append(Plan.live_pair.remove())
+            if reason:
+                actions.append(Plan.stop_reason.set(reason))
         try:
             with transaction() as tx:
                 tx.update(plan, actions=actions, condition=Plan.status == plan.status)
@@ -346,7 +353,7 @@ def _restart(plan: Plan, *, anchor: date | None, resume: bool) -> None:
     moved.anchor_date = new_anchor.isoformat()
     counts: dict[str, dict[str, int]] = {}
     with transaction() as tx:
-        actions = [Plan.updated_at.set(now), Plan.anchor_date.set(new_anchor.isoformat())]
+        actions: list[Action] = [Plan.updated_at.set(now), Plan.anchor_date.set(new_anchor.isoformat())]
         if resume:
             actions.append(Plan.status.set("active"))
         tx.update(plan, actions=actions, condition=Plan.status == plan.status)
@@ -418,245 +425,6 @@ def _on_binding_gone(event_id: str, payload: dict) -> None:
             _halt(plan, "stopped", "binding_ended")
 
 
-# --- timers: due, reminder, deadline ---------------------------------------------------------
-
-def _live_task(payload: dict, status: str) -> tuple[Plan, Task] | None:
-    try:
-        t = Task.get(payload["plan_id"], payload["task_id"], consistent_read=True)
-    except Task.DoesNotExist:
-        return None
-    if t.status != status or int(t.gen) != int(payload["gen"]):
-        return None
-    plan = _get_plan(t.plan_id, consistent=True)
-    if plan.status != "active":
-        return None
-    return plan, t
-
-
-def _cond(t: Task, status: str):
-    return (Task.status == status) & (Task.gen == t.gen)
-
-
-@consumer(f"timer.{DUE}")
-def _on_due(event_id: str, payload: dict) -> None:
-    found = _live_task(payload, "scheduled")
-    if found is None:
-        return
-    plan, t = found
-    try:
-        with transaction() as tx:
-            tx.update(t, actions=[Task.status.set("open"), Task.opened_at.set(clock.now())], condition=_cond(t, "scheduled"))
-            _plan_active(tx, plan)
-            timers.schedule(REMIND, t.remind_at, _timer_payload(t), key=_timer_key(t), tx=tx)
-            timers.schedule(DEADLINE, t.window_ends_at, _timer_payload(t), key=_timer_key(t), tx=tx)
-            emit(tx, "followup.task_due", task_event(plan, t))
-    except TransactWriteError:
-        logger.info("followup task not opened", extra={"plan_id": t.plan_id, "task_id": t.task_id})
-
-
-@consumer(f"timer.{REMIND}")
-def _on_remind(event_id: str, payload: dict) -> None:
-    found = _live_task(payload, "open")
-    if found is None or found[1].reminded:
-        return
-    plan, t = found
-    try:
-        with transaction() as tx:
-            tx.update(t, actions=[Task.reminded.set(True)], condition=_cond(t, "open") & (Task.reminded == False))  # noqa: E712
-            _plan_active(tx, plan)
-            emit(tx, "followup.task_reminder", task_event(plan, t))
-    except TransactWriteError:
-        pass
-
-
-@consumer(f"timer.{DEADLINE}")
-def _on_deadline(event_id: str, payload: dict) -> None:
-    found = _live_task(payload, "open")
-    if found is None:
-        return
-    plan, t = found
-    try:
-        with transaction() as tx:
-            tx.update(t, actions=[Task.status.set("missed")], condition=_cond(t, "open"))
-            _plan_active(tx, plan)
-            if not t.reminded:
-                timers.cancel(timers.timer_id_for(REMIND, _timer_key(t)), tx=tx)
-            nxt = _next_task(tx, plan, t)
-            counts = {t.item_id: {"missed": 1, **({"scheduled": 1} if nxt else {})}}
-            emit(tx, "followup.task_missed", task_event(plan, t, **_stats(plan, counts)))
-    except TransactWriteError:
-        pass
-
-
-# --- the patient's side: tasks, answers ------------------------------------------------------
-
-def _get_task(plan_id: str, task_id: str) -> Task:
-    try:
-        return Task.get(plan_id, task_id, consistent_read=True)
-    except Task.DoesNotExist:
-        raise NotFound("task not found")
-
-
-def get_task(caller, plan_id: str, task_id: str) -> TaskOut:
-    plan = patients_plan(caller, plan_id)
-    return task_out(plan, _get_task(plan_id, task_id), detail=True)
-
-
-def _answerable(plan: Plan, t: Task) -> None:
-    if plan.status != "active":
-        raise Conflict(f"the plan is {plan.status}", code="plan_not_active")
-    if t.status == "scheduled":
-        raise Conflict("this task is not due yet", code="not_due")
-    if t.status != "open":
-        raise Conflict(f"this task is {t.status}", code="task_closed")
-    if clock.now() > t.window_ends_at:  # the deadline timer may run a sweep later
-        raise Conflict("the window to answer has closed", code="window_closed")
-
-
-def complete(caller, plan_id: str, task_id: str) -> TaskOut:
-    """Mark a reminder, article, 加号 suggestion or medication dose done."""
-    plan = patients_plan(caller, plan_id)
-    t = _get_task(plan_id, task_id)
-    if t.kind == "questionnaire":
-        raise Unprocessable("a questionnaire is completed by answering it", code="needs_answers")
-    _answerable(plan, t)
-    _finish(plan, t, [], answers=None, score=None, band=None)
-    return task_out(plan, t, detail=True)
-
-
-def answer(caller, plan_id: str, task_id: str, raw: dict) -> AnswerOut:
-    plan = patients_plan(caller, plan_id)
-    t = _get_task(plan_id, task_id)
-    if t.kind != "questionnaire":
-        raise Unprocessable("only a questionnaire takes answers", code="not_a_questionnaire")
-    _answerable(plan, t)
-    q = _item(plan, t.item_id)["questionnaire"]
-    answers = questionnaires.validate(q, raw)
-    photos = questionnaires.photos(q, answers)
-    if photos and not _messaging().attachments_in_conversation(photos, plan.binding_id):
-        raise Unprocessable("photos must be uploaded to the conversation with this doctor first",
-                            code="invalid_attachment")
-    score, band = questionnaires.score(q, answers)
-    fired = questionnaires.fired_rules(q, answers, score)
-    alerts = _finish(plan, t, fired, answers=answers, score=score, band=band)
-    advice = [r["advice"] for r in fired if r["severity"] == "urgent" and r.get("advice")]
-    return AnswerOut(task=task_out(plan, t, detail=True), alerts=[a.alert_id for a in alerts], advice=advice)
-
-
-def _alert_event(a: Alert) -> dict:
-    return {"alert_id": a.alert_id, "severity": a.severity, "critical": a.severity == "urgent",
-            "digest": a.severity == "routine", "raise_count": int(a.raise_count), "doctor_id": a.doctor_id,
-            "profile_id": a.profile_id, "patient_account_id": a.patient_account_id, "plan_id": a.plan_id,
-            "task_id": a.task_id}
-
-
-def _open_key(severity: str, raised_at: datetime, alert_id: str) -> str:
-    return f"{0 if severity == 'urgent' else 1}#{timers.due_key(raised_at)}#{alert_id}"
-
-
-def _finish(plan: Plan, t: Task, fired: list[dict], *, answers, score, band) -> list[Alert]:
-    """Complete an open task: answers, alerts (each with its event now — never batched), the
-    next occurrence, all in one transaction."""
-    now = clock.now()
-    alerts = [Alert(new_id(), doctor_id=plan.doctor_id, profile_id=plan.profile_id,
-                    patient_account_id=plan.patient_account_id, patient_name=plan.patient_name,
-                    pair=f"{plan.doctor_id}#{plan.profile_id}", plan_id=plan.plan_id, task_id=t.task_id,
-                    rule_id=r["rule_id"], rule_text=r["text"], severity=r["severity"], status="open",
-                    open_doctor=plan.doctor_id, raised_at=now, raise_count=1) for r in fired]
-    for a in alerts:
-        a.open_key = _open_key(a.severity, now, a.alert_id)
-    delay_h = max(0.0, (now - t.due_at).total_seconds() / 3600)
-    actions = [Task.status.set("completed"), Task.completed_at.set(now)]
-    if answers is not None:
-        actions += [Task.answers.set(answers), Task.alert_ids.set([a.alert_id for a in alerts])]
-        if score is not None:
-            actions.append(Task.score.set(score))
-        if band is not None:
-            actions.append(Task.band.set(band))
-    try:
-        with transaction() as tx:
-            tx.update(t, actions=actions, condition=_cond(t, "open"))
-            _plan_active(tx, plan)
-            timers.cancel(timers.timer_id_for(DEADLINE, _timer_key(t)), tx=tx)
-            if not t.reminded:
-                timers.cancel(timers.timer_id_for(REMIND, _timer_key(t)), tx=tx)
-            for a in alerts:
-                tx.save(a, condition=Alert.alert_id.does_not_exist())
-                emit(tx, "followup.alert_raised", _alert_event(a))
-                if a.severity == "urgent":
-                    timers.schedule(RERAISE, now + _reraise_after(), {"alert_id": a.alert_id, "count": 1},
-                                    key=f"{a.alert_id}.1", tx=tx)
-            nxt = _next_task(tx, plan, t)
-            counts = {t.item_id: {"completed": 1, **({"scheduled": 1} if nxt else {})}}
-            emit(tx, "followup.task_completed",
-                 task_event(plan, t, delay_hours=round(delay_h, 2), answered=answers is not None,
-                            alerts=len(alerts), **_stats(plan, counts)))
-    except TransactWriteError:
-        raise Conflict("this task changed meanwhile, reload it", code="retry")
-    t.status, t.completed_at, t.answers, t.score, t.band = "completed", now, answers, score, band
-    t.alert_ids = [a.alert_id for a in alerts] if answers is not None else None
-    return alerts
-
-
-# --- alerts (doctor) -------------------------------------------------------------------------
-
-def _doctors_alert(caller, alert_id: str) -> Alert:
-    try:
-        a = Alert.get(alert_id, consistent_read=True)
-    except Alert.DoesNotExist:
-        raise NotFound("alert not found")
-    if a.doctor_id != caller.account_id:
-        raise NotFound("alert not found")
-    return a
-
-
-def open_alerts(caller, limit, cursor) -> Page:
-    page = query_page(Alert, Alert.open_by_doctor.query, caller.account_id, limit=parse_limit(limit), cursor=cursor)
-    return Page([alert_out(a) for a in page.items], page.next_cursor)
-
-
-def acknowledge(caller, alert_id: str, note: str | None) -> AlertOut:
-    a = _doctors_alert(caller, alert_id)
-    if a.status != "open":
-        raise Conflict("the alert is already acknowledged", code="invalid_state")
-    now = clock.now()
-    actions = [Alert.status.set("acknowledged"), Alert.acknowledged_at.set(now),
-               Alert.acknowledged_by.set(caller.account_id), Alert.open_doctor.remove(), Alert.open_key.remove()]
-    if note:
-        actions.append(Alert.note.set(note))
-    try:
-        with transaction() as tx:
-            tx.update(a, actions=actions, condition=(Alert.status == "open") & (Alert.raise_count == a.raise_count))
-            if a.severity == "urgent":
-                timers.cancel(timers.timer_id_for(RERAISE, f"{a.alert_id}.{int(a.raise_count)}"), tx=tx)
-            emit(tx, "followup.alert_acknowledged", {"alert_id": a.alert_id, "doctor_id": a.doctor_id,
-                                                     "profile_id": a.profile_id, "plan_id": a.plan_id})
-    except TransactWriteError:
-        raise Conflict("the alert changed meanwhile, reload it", code="retry")
-    a.refresh(consistent_read=True)
-    return alert_out(a)
-
-
-@consumer(f"timer.{RERAISE}")
-def _on_reraise(event_id: str, payload: dict) -> None:
-    """An urgent alert nobody acknowledged within N hours is raised again (and again)."""
-    try:
-        a = Alert.get(payload["alert_id"], consistent_read=True)
-    except Alert.DoesNotExist:
-        return
-    count = int(payload["count"])
-    if a.status != "open" or int(a.raise_count) != count:
-        return
-    try:
-        with transaction() as tx:
-            tx.update(a, actions=[Alert.raise_count.set(count + 1)],
-                      condition=(Alert.status == "open") & (Alert.raise_count == count))
-            a.raise_count = count + 1
-            emit(tx, "followup.alert_raised", {**_alert_event(a), "reraised": True})
-            timers.schedule(RERAISE, clock.now() + _reraise_after(), {"alert_id": a.alert_id, "count": count + 1},
-                            key=f"{a.alert_id}.{count + 1}", tx=tx)
-    except TransactWriteError:
-        pass
-
-
-from . import research, views  # noqa: E402,F401  (their event consumers register on import)
+# the domain's other consumers register when their modules are imported
+from . import alerts, research, views  # noqa: E402,F401
+from . import tasks as task_consumers  # noqa: E402,F401

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.update import Action
 
 from chalicelib.core import clock, timers
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable
@@ -41,7 +42,7 @@ def set_package(caller, body) -> PackageOut:
 
 
 def set_away(caller, away: bool, message: str | None) -> PackageOut:
-    actions = [Package.away.set(away)]
+    actions: list[Action] = [Package.away.set(away)]
     actions.append(Package.away_message.set(message) if message else Package.away_message.remove())
     Package(caller.account_id).update(actions=actions)
     return package_out(get_package(caller.account_id))

@@ -91,7 +91,7 @@ def _card(caller, body: GroupMessage) -> dict | None:
     if body.card.type == "booking_session":
         from chalicelib.booking import service as booking
 
-        s = booking.get_session(caller, body.card.session_id)  # 404 unless the doctor's own
+        s = booking.get_session(caller, body.card.session_id or "")  # 404 unless the doctor's own
         if s.status != "open":
             raise Unprocessable("the session is not open", code="session_closed")
         card.update(date=s.date, starts_at=s.starts_at, hospital=s.hospital)

@@ -3,7 +3,6 @@
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
-    ListAttribute,
     NumberAttribute,
     NumberSetAttribute,
     TTLAttribute,
@@ -14,7 +13,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
-from chalicelib.core.db import meta, register
+from chalicelib.core.db import meta, register, string_list
 
 # What an inbox row shows (service.conversation_out) and nothing else: the index is rewritten on
 # every send, so everything it holds costs write units each time. Each side's index carries its
@@ -85,7 +84,7 @@ class Message(Model):
     doctor_id = UnicodeAttribute()  # participants, so one Query can authorise the page
     patient_account_id = UnicodeAttribute()
     text = UnicodeAttribute(null=True)
-    attachment_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    attachment_ids = string_list(null=True)
     card = JSONAttribute(null=True)
     hidden_for_patient = BooleanAttribute(default=False)
     consultation_id = UnicodeAttribute(null=True)

@@ -70,7 +70,7 @@ def consultation(ctx: Ctx, consultation_id: str):
 @api.route("/v1/doctor/consultation-package", "GET", roles=("doctor",), response="PackageOut",
            summary="The doctor's paid consultation package and away mode")
 def get_package(ctx: Ctx):
-    return service.package_out(service.get_package(ctx.caller.account_id))
+    return service.package_out(service.get_package(ctx.account_id))
 
 
 @api.route("/v1/doctor/consultation-package", "PUT", roles=("doctor",), request="PackageIn", response="PackageOut",

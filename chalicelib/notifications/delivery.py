@@ -19,6 +19,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.core import clock, timers
 from chalicelib.core.config import get_settings
@@ -208,7 +209,7 @@ def _on_send_timer(event_id: str, payload: dict) -> None:
     if d.status not in ("queued", "held") or int(d.attempts) != n - 1:
         return  # sent, given up, or this try was already claimed
     now = clock.now()
-    actions = [Delivery.attempts.set(n), Delivery.status.set("queued"), Delivery.updated_at.set(now)]
+    actions: list[Action] = [Delivery.attempts.set(n), Delivery.status.set("queued"), Delivery.updated_at.set(now)]
     next_id = None
     try:
         with transaction() as tx:
@@ -254,7 +255,7 @@ def attempt(d: Delivery, state: NotifyAccount | None = None) -> None:
 
 
 def _finish(d: Delivery, status: str, reason: str | None, provider: str | None = None) -> None:
-    actions = [Delivery.status.set(status), Delivery.updated_at.set(clock.now()), Delivery.next_timer.remove()]
+    actions: list[Action] = [Delivery.status.set(status), Delivery.updated_at.set(clock.now()), Delivery.next_timer.remove()]
     actions.append(Delivery.reason.set(reason) if reason else Delivery.reason.remove())
     if provider:
         actions.append(Delivery.provider.set(provider))
@@ -343,7 +344,7 @@ def _day(now: datetime) -> str:
 
 def _send_sms(d: Delivery, rule: rules.Rule | None, state: NotifyAccount | None = None) -> str:
     t = rules.TEMPLATES[rule.template] if rule else None
-    if t is None or t.sms is None:
+    if rule is None or t is None or t.sms is None:
         raise NotSent("no_template")
     key, names = t.sms
     f = rules.facts(d.event_type, d.payload)

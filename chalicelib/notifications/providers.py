@@ -31,7 +31,6 @@ from typing import Any
 
 from chalicelib.core.aws import secret_parameter
 from chalicelib.core.config import get_settings
-from chalicelib.core.observability import logger
 
 logging.getLogger("jpush").setLevel(logging.WARNING)  # its debug lines carry registration ids
 
@@ -78,17 +77,8 @@ def config() -> dict[str, Any]:
 
     A stage that has not created the parameter has no providers: the inbox still works and every
     push/SMS/WeChat delivery ends ``failed`` with ``unconfigured`` (visible to operators), rather
-    than an event retried forever."""
-    from botocore.exceptions import ClientError
-
-    try:
-        return json.loads(secret_parameter(get_settings().notify_providers_param))
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ParameterNotFound":
-            raise
-        logger.warning("notification providers are not configured",
-                       extra={"param": get_settings().notify_providers_param})
-        return {}
+    than an event retried forever. The missing parameter is cached like a present one."""
+    return json.loads(secret_parameter(get_settings().notify_providers_param, missing="{}"))
 
 
 def provider_config(name: str) -> dict[str, Any]:

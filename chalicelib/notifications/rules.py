@@ -57,11 +57,9 @@ class Rule:
 
 
 def _other_side(p: dict) -> list[str]:
-    if p.get("sender_role") == "doctor":
-        return [p.get("patient_account_id")]
     if p.get("sender_role") == "patient":
-        return [p.get("doctor_id")]
-    return [p.get("patient_account_id")]  # system cards go to the patient
+        return [p.get("doctor_id") or ""]
+    return [p.get("patient_account_id") or ""]  # the doctor's messages and system cards go to the patient
 
 
 PATIENT = ("patient_account_id",)
@@ -219,7 +217,7 @@ class Template:
     title: str
     body: str
     lock: str
-    sms: tuple[str, ...] | None = None  # SMS: the approved template's key and its parameter names
+    sms: tuple[str, tuple[str, ...]] | None = None  # SMS: the approved template's key and its parameter names
     wechat: dict[str, tuple[str, str]] = field(default_factory=dict)  # WeChat: key → (kind, fact)
 
 

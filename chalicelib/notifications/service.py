@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.core import clock, timers
 from chalicelib.core.errors import Conflict, NotFound
@@ -153,7 +154,7 @@ def set_preferences(caller, body) -> PreferencesOut:
         merged = dict(prefs.get(cat) or {})
         merged.update({k: v for k, v in switches.model_dump().items() if v is not None})
         prefs[cat] = merged
-    actions = [NotifyAccount.prefs.set(prefs)]
+    actions: list[Action] = [NotifyAccount.prefs.set(prefs)]
     if body.quiet_hours is not None:
         q = body.quiet_hours
         actions += [NotifyAccount.quiet_enabled.set(q.enabled), NotifyAccount.quiet_start.set(q.start),

@@ -3,7 +3,6 @@
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
-    ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -11,7 +10,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.core.db import meta, register
+from chalicelib.core.db import meta, register, string_list
 
 
 class _Index(GlobalSecondaryIndex):
@@ -37,7 +36,7 @@ class Expert(Model):
     hospital = UnicodeAttribute()
     department = UnicodeAttribute()
     title = UnicodeAttribute()
-    specialties = ListAttribute(of=UnicodeAttribute, default=list)
+    specialties = string_list(default=list)
     price_fen = NumberAttribute()
     available = BooleanAttribute(default=True)
     max_open = NumberAttribute(default=5)
@@ -93,7 +92,7 @@ class Case(Model):
     profile_id = UnicodeAttribute()
     patient_name = UnicodeAttribute()
     reason = UnicodeAttribute()  # treatment_choice | diagnosis_doubt | other
-    questions = ListAttribute(of=UnicodeAttribute)
+    questions = string_list()
     diagnosis = UnicodeAttribute()
     treating_hospital = UnicodeAttribute()
     treating_doctor = UnicodeAttribute(null=True)
@@ -109,7 +108,7 @@ class Case(Model):
     holder_id = UnicodeAttribute(null=True)
     expert_id = UnicodeAttribute(null=True)  # the expert who accepted (kept after the report)
     attempt = NumberAttribute(default=0)  # how many experts have been asked
-    tried = ListAttribute(of=UnicodeAttribute, default=list)
+    tried = string_list(default=list)
     records_note = UnicodeAttribute(null=True)
     summary = UnicodeAttribute(null=True)
     completed_at = UTCDateTimeAttribute(null=True)

@@ -11,6 +11,7 @@ expert paid) there is no refund through this service.
 from __future__ import annotations
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.update import Action
 
 from chalicelib.core import clock, timers
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable
@@ -88,7 +89,7 @@ def refund_case(c: Case, ground: str, reason: str, *, allowed=OPEN) -> bool:
     transaction with ``opinion.refunded``; its consumer asks payments for the money."""
     if c.status not in allowed:
         return False
-    actions = [Case.status.set("refunded"), Case.refund_reason.set(reason), Case.queue.remove(),
+    actions: list[Action] = [Case.status.set("refunded"), Case.refund_reason.set(reason), Case.queue.remove(),
                Case.holder_id.remove(), Case.ended_at.set(clock.now())]
     try:
         with transaction() as tx:

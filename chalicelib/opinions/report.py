@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 from datetime import timedelta
 from html import escape
+from typing import Any
 from urllib.parse import quote
 
 from pynamodb.exceptions import TransactWriteError
@@ -110,6 +111,8 @@ def get_report(caller, case_id: str, request_id: str) -> ReportOut:
 
 def _report_out(c: Case) -> ReportOut:
     e = get_expert(c.expert_id)
+    if e is None:  # experts opt out, they are never deleted
+        raise NotFound("the report's expert is not found")
     return ReportOut(case_id=c.case_id, expert=expert_out(e), diagnosis=c.diagnosis, questions=list(c.questions),
                      report=dict(c.report), addenda=_addenda(c.case_id), published_at=clock.iso(c.published_at))
 
@@ -128,7 +131,8 @@ h2{page-break-after:avoid}table,.block{page-break-inside:avoid}.noprint{display:
 
 def render_html(r: ReportOut) -> str:
     """The printable report. Everything a person typed is escaped."""
-    e, rep = r.expert, r.report
+    e = r.expert
+    rep: dict[str, Any] = r.report  # validated as ReportIn when published
     h = escape
     answers = "".join(f"<div class=block><h3>{h(r.questions[a['question']])}</h3><p>{h(a['answer'])}</p></div>"
                       for a in sorted(rep["answers"], key=lambda a: a["question"]))

@@ -170,14 +170,14 @@ class Sandbox:
                 o.setdefault("prepay_id", "wx" + secrets.token_hex(14))
                 return self._reply(200, {"prepay_id": o["prepay_id"]})
             if method == "GET" and parts.path.startswith("/v3/pay/transactions/out-trade-no/"):
-                o = self.orders.get(parts.path.rsplit("/", 1)[1])
-                if o is None:
+                found = self.orders.get(parts.path.rsplit("/", 1)[1])
+                if found is None:
                     return self._reply(404, {"code": "ORDER_NOT_EXIST", "message": "no such order"})
-                return self._reply(200, self._transaction(parts.path.rsplit("/", 1)[1], o))
+                return self._reply(200, self._transaction(parts.path.rsplit("/", 1)[1], found))
             if method == "POST" and parts.path.endswith("/close"):
-                o = self.orders.get(parts.path.split("/")[-2])
-                if o and o["state"] == "NOTPAY":
-                    o["state"] = "CLOSED"
+                closing = self.orders.get(parts.path.split("/")[-2])
+                if closing and closing["state"] == "NOTPAY":
+                    closing["state"] = "CLOSED"
                 return self._reply(204, None)
             if method == "POST" and parts.path == "/v3/refund/domestic/refunds":
                 return self._refund(data)
@@ -298,14 +298,21 @@ def run_server(host: str, port: int, api_base_url: str, stop_event: threading.Ev
     seconds later on the sandbox's clock it delivers REFUND.SUCCESS by itself (``None``: only when
     asked through ``/sandbox/refund``). Every notification is retried until the API answers 2xx."""
 
+    if sandbox is None:
+        from chalicelib.core.aws import client
+        from chalicelib.core.config import get_settings
+
+        sandbox = ensure_dev_secrets(client("ssm"), get_settings().stage, f"http://{host}:{port}")
+    sb: Sandbox = sandbox
+
     def complete_later(out: bytes) -> None:
         out_refund_no = json.loads(out)["out_refund_no"]
-        sandbox.notifier.later(sandbox.now() + int(refund_after_s), lambda: sandbox.deliver_refund(out_refund_no))
+        sb.notifier.later(sb.now() + int(refund_after_s or 0), lambda: sb.deliver_refund(out_refund_no))
 
     def tick() -> None:
         while not stop_event.wait(0.2):
             try:
-                sandbox.notifier.tick()
+                sb.notifier.tick()
             except Exception:  # keep delivering; one broken job must not stop the others
                 pass
 
@@ -323,21 +330,21 @@ def run_server(host: str, port: int, api_base_url: str, stop_event: threading.Ev
             if self.path.startswith("/sandbox/"):
                 data = json.loads(body or b"{}")
                 if self.path == "/sandbox/pay":
-                    order = sandbox.orders.get(data.get("order_id", ""))
+                    order = sb.orders.get(data.get("order_id", ""))
                     if order is None:
                         return self._send(404, {}, b'{"error":"start payment in the app first (POST /v1/orders/{id}/pay)"}')
-                    status = sandbox.deliver_payment(data["order_id"])
+                    status = sb.deliver_payment(data["order_id"])
                 else:
-                    refund = sandbox.refunds.get(data.get("out_refund_no", ""))
+                    refund = sb.refunds.get(data.get("out_refund_no", ""))
                     if refund is None:
                         return self._send(404, {}, b'{"error":"no such refund"}')
-                    status = sandbox.deliver_refund(data["out_refund_no"])
-                out = {"delivered": status == 204, "api_status": status}
+                    status = sb.deliver_refund(data["out_refund_no"])
+                reply = {"delivered": status == 204, "api_status": status}
                 if not 200 <= status < 300:
-                    out["retry_in_s"] = RETRY_AFTER_S[0]  # like WeChat: until a 2xx
-                return self._send(200, {"Content-Type": "application/json"}, json.dumps(out).encode())
+                    reply["retry_in_s"] = RETRY_AFTER_S[0]  # like WeChat: until a 2xx
+                return self._send(200, {"Content-Type": "application/json"}, json.dumps(reply).encode())
             url = f"http://{self.headers.get('Host')}{self.path}"
-            status, headers, out = sandbox.handle(method, url, dict(self.headers), body)
+            status, headers, out = sb.handle(method, url, dict(self.headers), body)
             self._send(status, headers, out)
             if (refund_after_s is not None and method == "POST" and self.path == "/v3/refund/domestic/refunds"
                     and status == 200):
@@ -352,11 +359,6 @@ def run_server(host: str, port: int, api_base_url: str, stop_event: threading.Ev
         def log_message(self, *args):
             pass
 
-    if sandbox is None:
-        from chalicelib.core.aws import client
-        from chalicelib.core.config import get_settings
-
-        sandbox = ensure_dev_secrets(client("ssm"), get_settings().stage, f"http://{host}:{port}")
     server = ThreadingHTTPServer((host, port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     threading.Thread(target=tick, daemon=True, name="sandbox-notifier").start()

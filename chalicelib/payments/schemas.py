@@ -144,6 +144,3 @@ class OrdersQuery(ListQuery):
     pass
 
 
-class Ack(Response):
-    code: str = "SUCCESS"
-

@@ -146,10 +146,11 @@ def _entries(o: Order, source: str, doctor_amount: int, platform_amount: int, ki
         if amount == 0 or (party.startswith("doctor#") and not o.doctor_id):
             continue
         eid = f"{source}#{party}"
-        split = ({"gross_fen": doctor_amount + platform_amount, "fee_fen": platform_amount}
-                 if party.startswith("doctor#") else {})
+        doctor = party.startswith("doctor#")
         out.append(LedgerEntry(eid, party=party, month_key=f"{_month(now)}#{eid}", order_id=o.order_id, kind=kind,
-                               amount_fen=amount, created_at=now, **split))
+                               amount_fen=amount, created_at=now,
+                               gross_fen=doctor_amount + platform_amount if doctor else None,
+                               fee_fen=platform_amount if doctor else None))
     return out
 
 

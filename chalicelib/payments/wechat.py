@@ -47,12 +47,16 @@ class WechatConfig:
 
 def sign(private_key_pem: str, message: str) -> str:
     key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("WeChat Pay signs with an RSA key")
     return base64.b64encode(key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
 
 
 def verify(public_key_pem: str, message: bytes, signature_b64: str) -> bool:
     try:
         key = serialization.load_pem_public_key(public_key_pem.encode())
+        if not isinstance(key, rsa.RSAPublicKey):
+            return False
         key.verify(base64.b64decode(signature_b64), message, padding.PKCS1v15(), hashes.SHA256())
         return True
     except (InvalidSignature, ValueError, TypeError):
