@@ -11,6 +11,7 @@ consent to that operation, the checklist): it is all asked for again for the nex
 from __future__ import annotations
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.update import Action
 
 from chalicelib.core import clock
 from chalicelib.core.config import get_settings
@@ -100,7 +101,7 @@ def host_cancel(caller, case_id: str, reason: str):
     return full_out(get_case(case_id))
 
 
-def _cleared():
+def _cleared() -> list[Action]:
     return [Case.queue.set("matching"), Case.status.set("matching"), Case.surgeon_id.remove(),
             Case.hospital_id.remove(), Case.proposed_dates.set([]), Case.invitation_doc.remove(),
             Case.approval_doc.remove(), Case.surgery_consent.remove(), Case.surgery_at.remove(),

@@ -5,7 +5,6 @@ home hospital's approval)."""
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
-    ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -13,7 +12,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.core.db import meta, register
+from chalicelib.core.db import meta, register, string_list
 
 
 class _Index(GlobalSecondaryIndex):
@@ -40,7 +39,7 @@ class Hospital(Model):
     level = UnicodeAttribute()  # 3A | 3B | 2A | 2B | 1
     region_code = UnicodeAttribute()  # GB/T 2260 county code, 6 digits
     region_name = UnicodeAttribute()
-    departments = ListAttribute(of=UnicodeAttribute, default=list)
+    departments = string_list(default=list)
     contacts = JSONAttribute(default=list)
     windows = JSONAttribute(default=list)
     active = BooleanAttribute(default=True)
@@ -60,7 +59,7 @@ class Surgeon(Model):
     hospital = UnicodeAttribute()
     department = UnicodeAttribute()
     title = UnicodeAttribute()
-    specialties = ListAttribute(of=UnicodeAttribute, default=list)
+    specialties = string_list(default=list)
     region_code = UnicodeAttribute()
     available = BooleanAttribute(default=True)
     windows = JSONAttribute(default=list)
@@ -140,9 +139,9 @@ class Case(Model):
     queue = UnicodeAttribute(null=True)
     surgeon_id = UnicodeAttribute(null=True)
     hospital_id = UnicodeAttribute(null=True)
-    tried = ListAttribute(of=UnicodeAttribute, default=list)  # surgeons who declined or withdrew
+    tried = string_list(default=list)  # surgeons who declined or withdrew
     attempt = NumberAttribute(default=0)
-    proposed_dates = ListAttribute(of=UnicodeAttribute, default=list)  # RFC 3339, from the surgeon
+    proposed_dates = string_list(default=list)  # RFC 3339, from the surgeon
     invitation_doc = UnicodeAttribute(null=True)  # the host hospital's written invitation
     approval_doc = UnicodeAttribute(null=True)  # the surgeon's own hospital's approval
     surgery_consent = JSONAttribute(null=True)  # {"version", "at"}: the patient's informed consent

@@ -11,6 +11,7 @@ is refunded. A patient's own cancellation after confirmation keeps the fee.
 from __future__ import annotations
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.core import clock
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable
@@ -82,7 +83,7 @@ def cancel(c: Case, cause: str, reason: str) -> Case:
     the order. Every party with an account is notified."""
     need(c, *BEFORE_CONFIRMATION, "confirmed")
     refund = refundable(c, cause)
-    actions = [Case.status.set("cancelled"), Case.queue.remove(), Case.surgeon_id.remove(),
+    actions: list[Action] = [Case.status.set("cancelled"), Case.queue.remove(), Case.surgeon_id.remove(),
                Case.cancel_cause.set(cause), Case.cancel_reason.set(reason), Case.refunded.set(refund),
                Case.ended_at.set(clock.now())]
     try:
