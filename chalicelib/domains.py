@@ -19,7 +19,7 @@ from chalicelib.core.db import registered_models
 from chalicelib.core.lazy import load
 
 DOMAINS: tuple[str, ...] = ("accounts", "doctors", "bindings", "payments", "messaging", "booking", "opinions",
-                            "notifications", "followup", "brand")
+                            "notifications", "followup", "brand", "referrals")
 SHARED = ("outbox", "timers", "audit", "ratelimit", "idempotency")
 
 

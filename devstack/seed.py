@@ -14,6 +14,8 @@ from chalicelib.core.http import Caller
 from chalicelib.doctors import service as doctors
 from chalicelib.doctors.schemas import DoctorApply
 from chalicelib.followup import templates as followup_templates
+from chalicelib.referrals import partners as referral_partners
+from chalicelib.referrals.schemas import HospitalIn, SurgeonIn
 
 ADMIN = "13800000000"
 DOCTORS = [
@@ -46,7 +48,11 @@ def seed() -> list[tuple[str, str, str]]:
             pass
         doctors.verify(Caller(admin.account_id, "admin"), acct.account_id)
         note = f"{application.name} · {application.hospital} {application.department}"
-        out.append(("doctor", phone, note + _demo_session(Caller(acct.account_id, "doctor"), application.hospital)))
+        note += _demo_session(Caller(acct.account_id, "doctor"), application.hospital)
+        if application.department == "骨科":
+            note += _demo_surgeon(Caller(acct.account_id, "doctor"))
+        out.append(("doctor", phone, note))
+    _demo_hospital(Caller(admin.account_id, "admin"))
     for phone, profiles in PATIENTS:
         acct = _account(phone)
         caller = Caller(acct.account_id, "patient")
@@ -66,3 +72,23 @@ def _demo_session(doctor: Caller, hospital: str) -> str:
         booking.publish_session(doctor, SessionCreate(date=day, start_time=time(14), end_time=time(16), hospital=hospital,
                                                       room="加号门诊", capacity=3, fee_fen=5000))
     return " · an open 加号 session"
+
+
+def _demo_surgeon(doctor: Caller) -> str:
+    """A visiting surgeon for surgery referrals (名医主刀), free to travel in the coming month."""
+    today = (clock.now() + timedelta(hours=8)).date()
+    referral_partners.set_offer(doctor, SurgeonIn(specialties=["骨科", "关节置换"], region_code="310104",
+                                                  windows=[{"starts_on": today, "ends_on": today + timedelta(days=30)}]))
+    return " · visiting surgeon (名医主刀)"
+
+
+def _demo_hospital(admin: Caller) -> None:
+    """One partner county hospital with operating-room and bed windows (once)."""
+    if referral_partners.list_hospitals(admin, 1, None).items:
+        return
+    today = (clock.now() + timedelta(hours=8)).date()
+    referral_partners.create_hospital(admin, HospitalIn(
+        name="大名县人民医院", level="2A", region_code="130425", region_name="河北省邯郸市大名县",
+        departments=["骨科", "普外科"], contacts=[{"name": "李科长", "role": "医务科", "phone": "03106520000"}],
+        windows=[{"kind": "or", "starts_on": today, "ends_on": today + timedelta(days=30), "capacity": 2},
+                 {"kind": "bed", "starts_on": today, "ends_on": today + timedelta(days=30), "capacity": 6}]))

@@ -36,12 +36,14 @@ def attended(api, clock_, doctor, patient, wxpay, drain, *, bound=False):
 
 
 def surgery_done(patient, doctor, drain, case_id=None) -> str:
-    """What the referral domain emits when a surgery is recorded done (agreed payload)."""
+    """What the referral domain emits when a surgery is recorded done (agreed payload), delivered to
+    brand alone (referrals' own consumer would look for the case this stand-in event has not got;
+    tests/test_referrals.py drives the real event end to end)."""
     case_id = case_id or new_id()
     publish("referral.surgery_done", {"case_id": case_id, "account_id": patient.account_id,
                                       "profile_id": patient.profiles[0], "doctor_id": doctor.account_id,
                                       "done_at": clock.iso(clock.now())})
-    assert "referral.surgery_done" in drain()
+    assert "referral.surgery_done" in drain(units={"brand"})
     return f"surgery.{case_id}"
 
 

@@ -274,11 +274,16 @@ def test_public_page_shows_services_with_prices_within_budget(api, world, drain)
     api.post("/v1/doctor/booking/sessions", session_body(fee_fen=8000), token=doctor.token)
     api.call("PUT", "/v1/doctor/opinions/offer", {"price_fen": 200000, "specialties": ["高血压"], "max_open": 5,
                                                   "available": True}, token=doctor.token)
+    assert api.call("PUT", "/v1/doctor/referrals/surgeon",
+                    {"specialties": ["关节置换"], "region_code": "110105", "max_open": 3,
+                     "windows": [{"starts_on": "2026-12-01", "ends_on": "2026-12-20"}]}, token=doctor.token).status == 200
     drain()
     with count_ddb_calls() as calls:
         page = _page(api, d)
-    assert len(calls) <= 8, calls
+    assert len(calls) <= 9, calls
     sv = page["services"]
+    assert sv["surgery_areas"] == ["关节置换"]
+    assert "名医主刀：关节置换" in api.client.http.get(f"/v1/doctors/{d}/page.html").body.decode()
     assert [s["fee_fen"] for s in sv["sessions"]] == [8000]
     assert sv["second_opinion"]["price_fen"] == 200000 and sv["consultation"]["price_fen"] == 3000
     assert page["share_path"] == f"/v1/doctors/{d}/page.html" and page["score"]["score"] == 4.0

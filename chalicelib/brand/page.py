@@ -39,6 +39,7 @@ def _services(doctor_id: str) -> Services:
     from chalicelib.booking import service as booking
     from chalicelib.messaging import service as messaging
     from chalicelib.opinions import service as opinions
+    from chalicelib.referrals import service as referrals
 
     pkg = messaging.get_package(doctor_id)
     consultation = None
@@ -52,8 +53,8 @@ def _services(doctor_id: str) -> Services:
     offer = opinions.public_offer(doctor_id)
     opinion = OpinionService(price_fen=offer.price_fen, available=offer.available,
                              specialties=offer.specialties) if offer else None
-    # Surgery areas come from the referral domain's public read once it offers one.
-    return Services(consultation=consultation, sessions=sessions, second_opinion=opinion, surgery_areas=[])
+    return Services(consultation=consultation, sessions=sessions, second_opinion=opinion,
+                    surgery_areas=referrals.public_surgery_areas(doctor_id))
 
 
 def public_page(doctor_id: str) -> DoctorPage:

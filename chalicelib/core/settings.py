@@ -68,3 +68,10 @@ class Settings(BaseModel):
     followup_alert_reraise_h: int = Field(default=4, ge=1, le=72)
     followup_export_page: int = Field(default=100, ge=1, le=1000)  # plans per export step
     followup_export_url_ttl_s: int = Field(default=300, ge=30, le=3600)
+    # surgery referral (名医主刀): the platform's service fee (no doctor is paid from it, a referrer never),
+    # the consent texts' versions, how many surgeons are asked, the post-operative plan template
+    referral_fee_fen: int = Field(default=50_000, ge=100)
+    referral_consent_version: str = "2026-12"
+    referral_surgery_consent_version: str = "2026-12"
+    referral_max_surgeons: int = Field(default=3, ge=1, le=10)  # surgeons asked before the fee is refunded
+    referral_postop_template: str = "lib_postop30"

@@ -209,14 +209,15 @@ def patients_plan(caller, plan_id: str) -> Plan:
     return p
 
 
-def assign(caller, body: PlanCreate) -> PlanDetail:
+def assign(caller, body: PlanCreate, *, plan_id: str | None = None) -> PlanDetail:
     head = templates.readable(caller, body.template_id)
     version = templates.version_of(head, body.version)
     b = _bindings().get_active_binding(caller.account_id, body.profile_id)
     if b is None:
         raise NotFound("no active binding with this patient")
     now = clock.now()
-    plan = Plan(new_id(), doctor_id=caller.account_id, profile_id=b.profile_id, patient_account_id=b.patient_account_id,
+    plan = Plan(plan_id or new_id(), doctor_id=caller.account_id, profile_id=b.profile_id,
+                patient_account_id=b.patient_account_id,
                 binding_id=b.binding_id, patient_name=b.patient_name, template_id=head.template_id,
                 template_version=int(version.version), doctor_template=f"{caller.account_id}#{head.template_id}",
                 name=version.name, anchor_type=version.anchor_type, anchor_date=body.anchor_date.isoformat(),
@@ -236,6 +237,31 @@ def assign(caller, body: PlanCreate) -> PlanDetail:
                                             "binding_id": plan.binding_id, "template_id": plan.template_id,
                                             **_stats(plan, {t.item_id: {"scheduled": 1} for t in tasks}, plans=1)})
     return PlanDetail(**plan_out(plan).model_dump(), items=plan.items, tasks=[task_out(plan, t) for t in tasks])
+
+
+class _Doctor:
+    role = "doctor"
+    is_admin = False
+
+    def __init__(self, account_id: str):
+        self.account_id = account_id
+
+
+def assign_for(doctor_id: str, profile_id: str, template_id: str, anchor_date: date, *, plan_id: str) -> str:
+    """For other domains (a surgery referral's post-operative plan): the plan the doctor would
+    assign, under an id the caller reserved, so a redelivered event finds it made (idempotent).
+    404 if the doctor is not bound to the profile or may not use the template."""
+    try:
+        _get_plan(plan_id, consistent=True)
+        return plan_id
+    except NotFound:
+        pass
+    body = PlanCreate(template_id=template_id, profile_id=profile_id, anchor_date=anchor_date)
+    try:
+        assign(_Doctor(doctor_id), body, plan_id=plan_id)
+    except TransactWriteError:
+        _get_plan(plan_id, consistent=True)  # made concurrently; 404 if it was something else
+    return plan_id
 
 
 def _tasks(plan_id: str) -> list[Task]:

@@ -27,7 +27,8 @@ from chalicelib.core.clock import SHANGHAI
 
 CHANNELS = ("inbox", "push", "sms", "wechat")
 OPTIONAL_CHANNELS = ("push", "sms", "wechat")  # the inbox is the record; it is always written
-CATEGORIES = ("binding", "message", "consultation", "booking", "payment", "account", "followup", "opinion")
+CATEGORIES = ("binding", "message", "consultation", "booking", "payment", "account", "followup", "opinion",
+              "referral")
 URGENCIES = ("critical", "high", "normal", "low")
 
 Recipients = tuple[str, ...] | Callable[[dict], list[str]]
@@ -66,6 +67,12 @@ EXPERT = ("expert_id",)  # opinions: the expert holding (or, after the report, w
 BOOKER = ("account_id",)
 PAYER = ("payer_account_id",)
 DOCTOR = ("doctor_id",)
+SURGEON = ("surgeon_id",)  # referrals: the surgeon proposed for (or holding) the case
+
+
+def _parties(p: dict) -> list[str]:
+    """Referrals: everyone with an account on the case (patient, referring doctor, surgeon)."""
+    return list(p.get("parties") or [])
 
 RULES: dict[str, Rule] = {
     # bindings (患者报到)
@@ -150,6 +157,27 @@ RULES: dict[str, Rule] = {
                                     "opinion_refunded_expert", ("opinion_case", "case_id")),
     "opinion.outcome_requested": Rule(PATIENT, ("inbox", "push", "wechat"), "opinion", "normal",
                                       "opinion_outcome_requested", ("opinion_case", "case_id")),
+    # surgery referral (名医主刀); referral.submitted is for operators (their triage queue)
+    "referral.consent_requested": Rule(PATIENT, ("inbox", "push"), "referral", "high", "referral_consent_requested",
+                                       ("referral_case", "case_id")),
+    "referral.proposed": Rule(SURGEON, ("inbox", "push", "sms"), "referral", "high", "referral_proposed",
+                              ("referral_case", "case_id")),
+    "referral.accepted": Rule(PATIENT, ("inbox", "push"), "referral", "high", "referral_accepted",
+                              ("referral_case", "case_id"), also="referral.accepted#referrer"),
+    "referral.accepted#referrer": Rule(("referrer_id",), ("inbox",), "referral", "normal",
+                                       "referral_accepted_referrer", ("referral_case", "case_id")),
+    "referral.confirmed": Rule(_parties, ("inbox", "push"), "referral", "normal", "referral_confirmed",
+                               ("referral_case", "case_id")),
+    "referral.checklist_reminder": Rule(PATIENT, ("inbox", "push", "wechat"), "referral", "normal",
+                                        "referral_checklist_reminder", ("referral_case", "case_id")),
+    "referral.surgeon_cancelled": Rule(_parties, ("inbox", "push", "sms"), "referral", "high",
+                                       "referral_surgeon_cancelled", ("referral_case", "case_id")),
+    "referral.host_cancelled": Rule(_parties, ("inbox", "push", "sms"), "referral", "high",
+                                    "referral_host_cancelled", ("referral_case", "case_id")),
+    "referral.cancelled": Rule(_parties, ("inbox", "push", "sms"), "referral", "high", "referral_cancelled",
+                               ("referral_case", "case_id")),
+    "referral.surgery_done": Rule(("account_id",), ("inbox", "push"), "referral", "normal", "referral_surgery_done",
+                                  ("referral_case", "case_id")),
 }
 
 
@@ -271,13 +299,32 @@ TEMPLATES: dict[str, Template] = {
     "opinion_outcome_requested": Template("意见随访", "请花一分钟告诉我们您是否采纳了专家意见",
                                           "您有一份二次诊疗随访问卷",
                                           wechat={"thing1": ("thing", "title"), "phrase2": ("phrase", "status_word")}),
+    # surgery referral: what happened to the case, never the diagnosis or the operation
+    "referral_consent_requested": Template("转诊待确认", "您的医生为您提交了名医主刀转诊申请，请查看并确认",
+                                           "您有一个转诊申请待确认"),
+    "referral_proposed": Template("新的手术邀请", "平台为一个手术转诊病例邀请您主刀，请查看并接受或拒绝",
+                                  "您有一个新的手术邀请", sms=("referral_proposed", ())),
+    "referral_accepted": Template("专家已接诊", "专家已接受您的手术转诊并给出了可选手术日期，请完成知情同意并确认日期",
+                                  "您的手术转诊有新进展"),
+    "referral_accepted_referrer": Template("转诊有进展", "您转诊的病例已有专家接诊", "您转诊的病例有新进展"),
+    "referral_confirmed": Template("手术已确认", "手术时间已确认：{surgery_local}", "手术安排已确认"),
+    "referral_checklist_reminder": Template("术前准备提醒", "请完成术前准备：{item_title}（手术时间 {surgery_local}）",
+                                            "您有一项术前准备待完成",
+                                            wechat={"thing1": ("thing", "item_title"), "time2": ("time", "surgery_local")}),
+    "referral_surgeon_cancelled": Template("专家取消", "主刀专家无法按计划手术，平台正在为您重新匹配，费用不受影响",
+                                           "您的手术安排有变化", sms=("referral_changed", ())),
+    "referral_host_cancelled": Template("医院取消", "合作医院无法按计划接收手术，平台正在为您重新匹配，费用不受影响",
+                                        "您的手术安排有变化", sms=("referral_changed", ())),
+    "referral_cancelled": Template("转诊已取消", "手术转诊已取消", "您的手术转诊已取消", sms=("referral_cancelled", ())),
+    "referral_surgery_done": Template("手术已完成", "手术已记录完成，术后随访计划将由您的医生跟进", "您的手术转诊有新进展"),
 }
 
 # WeChat subscribe-message value limits (characters) by the template field's kind.
 WECHAT_LIMITS = {"thing": 20, "phrase": 5, "character_string": 32, "time": 30, "number": 32, "amount": 32}
 STATUS_WORDS = {"booking.held": "待支付", "booking.offered": "待支付", "booking.confirmed": "已确认",
                 "booking.reminder": "即将开始", "binding.activated": "已通过", "followup.task_due": "待完成",
-                "followup.task_reminder": "即将截止", "opinion.outcome_requested": "待填写"}
+                "followup.task_reminder": "即将截止", "opinion.outcome_requested": "待填写",
+                "referral.checklist_reminder": "待完成"}
 
 
 def facts(event_type: str, payload: dict, extra: dict | None = None) -> dict[str, Any]:
@@ -285,8 +332,10 @@ def facts(event_type: str, payload: dict, extra: dict | None = None) -> dict[str
     f: dict[str, Any] = {"count": 1, "status_word": STATUS_WORDS.get(event_type, "有更新"), "doctor_label": "您的加号"}
     for name, key in (("starts_local", "starts_at"), ("hold_local", "hold_expires_at"),
                       ("deadline_local", "deadline_at"), ("window_local", "window_ends_at"),
-                      ("respond_local", "respond_by"), ("expires_local", "expires_at")):
+                      ("respond_local", "respond_by"), ("expires_local", "expires_at"),
+                      ("surgery_local", "surgery_at")):
         f[name] = _local(payload.get(key))
+    f["item_title"] = str(payload.get("item_title") or "-")  # a checklist item's name (术前检查), never health data
     amount = payload.get("refund_amount_fen", payload.get("amount_fen"))
     f["amount_yuan"] = f"{int(amount) / 100:.2f}" if isinstance(amount, int) else "-"
     f["time"] = next((f[k] for k in ("starts_local", "respond_local", "deadline_local") if f[k] != "-"), "-")

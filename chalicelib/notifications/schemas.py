@@ -15,7 +15,8 @@ class NotificationLink(Response):
     """Where a tap on the notification leads."""
 
     type: str = Field(description="conversation | binding | booking | booking_request | order | "
-                                  "followup_plan | followup_alert | followup_export | opinion_case (the object's kind)")
+                                  "followup_plan | followup_alert | followup_export | opinion_case | referral_case "
+                                  "(the object's kind)")
     id: str
 
 
@@ -87,6 +88,7 @@ class CategorySwitches(Request):
     payment: ChannelSwitches | None = None
     account: ChannelSwitches | None = None
     followup: ChannelSwitches | None = None
+    referral: ChannelSwitches | None = None
 
 
 class PreferencesIn(Request):
