@@ -213,11 +213,22 @@ def reset_stack(topo, sandbox, *, seed: bool = True) -> None:
         empty_tables()
         for q in topo.queues.values():
             for url in (q.url, q.dlq_url):
-                client("sqs").purge_queue(QueueUrl=url)
+                _empty_queue(client("sqs"), url)
         topo.relay.tick()  # reads past the deletions (REMOVE records; the relay takes INSERTs only)
         sandbox.clear()
     if seed:
         __import__("devstack.seed", fromlist=["seed"]).seed()
+
+
+def _empty_queue(sqs, url: str) -> None:
+    """Receive and delete until empty. Not PurgeQueue: SQS (and moto) allow one purge a minute
+    per queue, so a second reset within a minute would fail half-way, tables emptied and no seed."""
+    while True:
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
+        if not msgs:
+            return
+        sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                                                         for i, m in enumerate(msgs)])
 
 
 def run_due(deliver: Callable[[], int], max_rounds: int = 50) -> int:

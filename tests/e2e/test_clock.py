@@ -191,3 +191,12 @@ def test_twenty_concurrent_conflicting_transactions_keep_dynamodb_promises(stack
             assert f"mark#{i}" not in items
     assert len(items) == 10
     ddb.delete_table(TableName=table)
+
+
+def test_two_resets_within_a_minute(stack):
+    """SQS allows one PurgeQueue a minute per queue: a reset empties the queues by receiving
+    instead, so a second reset right after the first starts over cleanly, demo data seeded."""
+    for _ in range(2):
+        assert stack.clock({"reset": True})["reset"] is True
+    admin = stack.login("13800000000")
+    assert stack.call("GET", "/v1/me", token=admin["access_token"])[1]["role"] == "admin"
