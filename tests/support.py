@@ -6,12 +6,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import subprocess
+import tempfile
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from unittest.mock import patch
 
 import botocore.client
+import pytest
 
 
 @dataclass
@@ -221,3 +227,33 @@ def count_items_read():
 
     with patch.object(botocore.client.BaseClient, "_make_api_call", counting):
         yield reads
+
+
+def dump_dom(page: bytes, path: str = "/") -> subprocess.CompletedProcess:
+    """Serve ``page`` over HTTP on a free port and render it in headless Chromium; the DOM it
+    built is the result's stdout (``make test`` installs Chromium: scripts/ensure-chromium.sh)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    browser = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+    if browser is None:
+        pytest.fail("Chromium is not installed: `make test` installs it (scripts/ensure-chromium.sh)")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with tempfile.TemporaryDirectory() as profile:
+            return subprocess.run(
+                [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+                 f"--user-data-dir={profile}", "--dump-dom", f"http://127.0.0.1:{server.server_port}{path}"],
+                capture_output=True, text=True, timeout=60)
+    finally:
+        server.shutdown()

@@ -1,18 +1,13 @@
 """QR binding (患者报到): codes, scan → binding, the lifecycle, abuse limits, authorization."""
 
-import shutil
-import subprocess
-import tempfile
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from chalicelib.core.audit import AuditRecord
 from tests.bindings_support import bind, visit
 from tests.doctors_support import make_admin, make_doctor, make_patient
-from tests.support import count_ddb_calls
+from tests.support import count_ddb_calls, dump_dom
 
 
 @pytest.fixture
@@ -342,42 +337,13 @@ def test_landing_page(api, world, clock):
     assert "二维码已过期，请让医生刷新" in api.client.http.get(f"/b/{slip}").body.decode()
 
 
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.fail("Chromium is not installed: `make test` installs it (scripts/ensure-chromium.sh)")
-
-
 @pytest.mark.enable_socket
 def test_landing_page_renders_in_chromium(api, world):
     """The landing page, served over HTTP, rendered by headless Chromium, shows the doctor's name."""
     _, doctor, _, _ = world
     card = api.post("/v1/doctor/codes/clinic", token=doctor.token).body["code"]
     page = api.client.http.get(f"/b/{card}").body
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.end_headers()
-            self.wfile.write(page)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with tempfile.TemporaryDirectory() as profile:
-            out = subprocess.run(
-                [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-                 f"--user-data-dir={profile}", "--dump-dom", f"http://127.0.0.1:{server.server_port}/b/{card}"],
-                capture_output=True, text=True, timeout=60)
-    finally:
-        server.shutdown()
+    out = dump_dom(page, f"/b/{card}")
     assert '<h1 id="doctor-name">王医生</h1>' in out.stdout, out.stderr[-2000:]
     assert "在App中打开" in out.stdout
 
