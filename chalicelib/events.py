@@ -24,7 +24,7 @@ their own state). ``deliver_records`` runs the same routing in-process, for the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from typing import Any
 
 from chalicelib import topology
@@ -173,14 +173,16 @@ def consume(unit: str, sqs_event: dict, context: Any = None) -> dict:
     return dict(process_partial_response(event=sqs_event, record_handler=handle, processor=processor, context=context))
 
 
-def deliver_records(records: Iterable[dict]) -> list[str]:
+def deliver_records(records: Iterable[dict], units: Container[str] | None = None) -> list[str]:
     """The whole route in-process (the tests' drain): filter, expand, find subscribers, run each
-    unit's consumers. A consumer's exception propagates. Returns the delivered messages' types."""
+    unit's consumers (only ``units``' when given). A consumer's exception propagates. Returns the
+    delivered messages' types."""
     load_all()
     seen: list[str] = []
     for record in records:
         for message in messages_of(record):
             seen.append(message["type"])
             for unit in subscribers(message["type"]):
-                deliver_to_unit(unit, message)
+                if units is None or unit in units:
+                    deliver_to_unit(unit, message)
     return seen

@@ -149,10 +149,8 @@ class OutboxDrain:
                 return seen
             if os.environ.get("SUIZHEN_DRAIN_TWICE") == "1":
                 seen.extend(_deliver_twice(recs, units))
-            elif units is None:
-                seen.extend(deliver_records(recs))
             else:
-                seen.extend(_deliver_to(recs, units))
+                seen.extend(deliver_records(recs, units))
         raise AssertionError("outbox did not settle")
 
 
@@ -169,20 +167,6 @@ def _snapshot() -> dict:
             continue
         out[model.Meta.table_name] = sorted(json.dumps(i.serialize(), sort_keys=True, default=str) for i in model.scan())
     return out
-
-
-def _deliver_to(records: list[dict], units: set[str]) -> list[str]:
-    from chalicelib import events
-
-    events.load_all()
-    seen = []
-    for record in records:
-        for message in events.messages_of(record):
-            seen.append(message["type"])
-            for unit in events.subscribers(message["type"]):
-                if unit in units:
-                    events.deliver_to_unit(unit, message)
-    return seen
 
 
 def _deliver_twice(records: list[dict], units: set[str] | None = None) -> list[str]:
