@@ -24,7 +24,7 @@ from typing import Any
 
 from pynamodb.attributes import JSONAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -159,6 +159,22 @@ def mark_once(tx: TransactWrite, key: str) -> None:
     before: a consumer whose effect is one transaction becomes exactly-once by committing its
     marker with it (a redelivery's transaction is refused; check ``marked`` to tell why)."""
     tx.save(ConsumedEvent(key, expires_at=clock.now() + RETAIN_EVENTS), condition=ConsumedEvent.key.does_not_exist())
+
+
+def commit_once(key: str, write: Callable[[TransactWrite], Any]) -> bool:
+    """Commit what ``write`` puts into a transaction together with the completion marker ``key``:
+    the consumer's effect and its marker land together or not at all, so a redelivered event
+    changes nothing. False if ``key`` was marked before (nothing written); any other refusal of
+    the transaction propagates."""
+    try:
+        with transaction() as tx:
+            mark_once(tx, key)
+            write(tx)
+    except TransactWriteError:
+        if marked(key):
+            return False
+        raise
+    return True
 
 
 def marked(key: str) -> bool:

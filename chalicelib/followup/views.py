@@ -11,7 +11,7 @@ from datetime import date
 
 from chalicelib.core import audit, clock
 from chalicelib.core.errors import NotFound
-from chalicelib.core.outbox import consumer
+from chalicelib.core.outbox import commit_once, consumer
 
 from . import service, templates
 from .models import Alert, Plan, TemplateStat
@@ -32,23 +32,27 @@ def _stat_key(doctor_id: str, template_id: str) -> str:
 @consumer("followup.plan_assigned", "followup.plan_paused", "followup.plan_stopped", "followup.plan_rescheduled",
           "followup.task_completed", "followup.task_missed")
 def _count(event_id: str, payload: dict) -> None:
-    """Apply an event's counter deltas (the dispatcher runs this once per event id)."""
+    """Apply an event's counter deltas: every counter and the event's completion marker move in
+    one transaction (≤ 20 items + ``_all`` + marker), so a redelivery adds nothing twice."""
     key = _stat_key(payload["doctor_id"], payload["template_id"])
-    total: dict[str, int] = {}
+    updates: list[tuple[str, list]] = []
     for item_id, deltas in (payload.get("counts") or {}).items():
         actions = [getattr(TemplateStat, f).add(n) for f, n in deltas.items() if n]
         if "delay_hours" in payload and deltas.get("completed"):
             actions.append(getattr(TemplateStat, f"d{_bucket(payload['delay_hours'])}").add(1))
         if actions:
-            TemplateStat(key, item_id).update(actions=actions)
-    if payload.get("plans"):
-        total["plans"] = payload["plans"]
+            updates.append((item_id, actions))
+    total = {f: n for f, n in (("plans", payload.get("plans")), ("alerts", payload.get("alerts"))) if n}
     if payload.get("answered"):
         total["answered"] = 1
-    if payload.get("alerts"):
-        total["alerts"] = payload["alerts"]
     if total:
-        TemplateStat(key, "_all").update(actions=[getattr(TemplateStat, f).add(n) for f, n in total.items()])
+        updates.append(("_all", [getattr(TemplateStat, f).add(n) for f, n in total.items()]))
+    def write(tx) -> None:
+        for item_id, actions in updates:
+            tx.update(TemplateStat(key, item_id), actions=actions)
+
+    if updates:
+        commit_once(f"followup.stats#{event_id}", write)
 
 
 def _median_hours(s: TemplateStat) -> float | None:

@@ -56,7 +56,7 @@ def _followup_card(event_type: str, card_type: str) -> None:
         for k in ("due_at", "window_ends_at"):
             if k in card:
                 card[k] = clock.iso(datetime.fromisoformat(card[k]))
-        post_card(payload["binding_id"], card_type, card)
+        post_card(payload["binding_id"], card_type, card, once_key=f"card#{card_type}#{event_id}")
 
     on_event.__qualname__ = "on_" + event_type.replace(".", "_")
     consumer(event_type)(on_event)

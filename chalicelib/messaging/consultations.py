@@ -103,6 +103,9 @@ def _on_order_paid(event_id: str, payload: dict) -> None:
     if payload.get("product_type") != "consultation" or payload.get("late"):
         return
     c = _consultation(payload["product_id"])
+    if c is not None and c.status == "open":
+        _opened_card(c)  # opened by an earlier delivery of this payment, which may have stopped before its card
+        return
     if c is None or c.status != "awaiting_payment":
         return
     conv = Conversation.get(c.conversation_id, consistent_read=True)
@@ -135,8 +138,14 @@ def _on_order_paid(event_id: str, payload: dict) -> None:
                                              "deadline_at": deadline.isoformat()})
     except TransactWriteError:
         return
-    post_card(c.conversation_id, "consultation_opened", {"consultation_id": c.consultation_id,
-                                                          "ends_at": clock.iso(ends), "messages": int(c.messages)})
+    c.ends_at = ends
+    _opened_card(c)
+
+
+def _opened_card(c: Consultation) -> None:
+    post_card(c.conversation_id, "consultation_opened",
+              {"consultation_id": c.consultation_id, "ends_at": clock.iso(c.ends_at), "messages": int(c.messages)},
+              once_key=f"card#consultation_opened#{c.consultation_id}")
 
 
 @consumer("order.closed")
@@ -165,19 +174,24 @@ def _finish(c: Consultation, status: str, event: str, card: str) -> None:
                              "opened_at": clock.iso(c.opened_at), "answered_at": clock.iso(c.answered_at),
                              "closed_at": clock.iso(now)})
     except TransactWriteError:
-        return
-    post_card(c.conversation_id, card, {"consultation_id": c.consultation_id})
+        current = _consultation(c.consultation_id)
+        if current is None or current.status != status:
+            return  # finished otherwise (answered and closed, or refunded) by another path
+        # finished by an earlier delivery, which may have stopped before its card
+    post_card(c.conversation_id, card, {"consultation_id": c.consultation_id},
+              once_key=f"card#{card}#{c.consultation_id}")
 
 
 @consumer("timer.consultation-deadline")
 def _on_deadline(event_id: str, payload: dict) -> None:
     """Unanswered by the deadline: refunded in full and closed; the patient is told."""
     c = _consultation(payload["consultation_id"])
-    if c is None or c.status != "open" or c.answered_at is not None:
+    if c is None or c.status not in ("open", "refunded") or c.answered_at is not None:
         return
-    payments.refund(order_id=c.order_id, amount_fen=None, reason="医生未在时限内回复，全额退款",
-                    request_key="reply-deadline")
-    _finish(c, "refunded", "consultation.refunded", "consultation_refunded")
+    if c.status == "open":
+        payments.refund(order_id=c.order_id, amount_fen=None, reason="医生未在时限内回复，全额退款",
+                        request_key="reply-deadline")
+    _finish(c, "refunded", "consultation.refunded", "consultation_refunded")  # refunded already: only the card
 
 
 def consultation_state(consultation_id: str) -> Consultation | None:
@@ -199,9 +213,9 @@ def _on_nudge(event_id: str, payload: dict) -> None:
 @consumer("timer.consultation-end")
 def _on_end(event_id: str, payload: dict) -> None:
     c = _consultation(payload["consultation_id"])
-    if c is None or c.status != "open":
+    if c is None or c.status not in ("open", "closed"):
         return
     if c.answered_at is None:
         _on_deadline(event_id, payload)
         return
-    _finish(c, "closed", "consultation.closed", "consultation_closed")
+    _finish(c, "closed", "consultation.closed", "consultation_closed")  # closed already: only the card

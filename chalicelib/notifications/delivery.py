@@ -121,8 +121,7 @@ def notify(event_id: str, event_type: str, rule: rules.Rule, account_id: str, pa
                 _add_to_daily(account_id, now)
             continue
         if channel == "push" and rule.digest and account_id == payload.get("doctor_id"):
-            if not _open_digest_window(account_id, payload.get("conversation_id", ""), now):
-                _record(key, account_id, channel, event_type, payload, "not_sent", "digest")
+            if not _open_digest_window(key, account_id, event_type, payload, now):
                 continue
         held_until = None if rule.critical else quiet_until(state, now)
         if held_until is not None:
@@ -412,21 +411,32 @@ SENDERS = {"push": _send_push, "sms": _send_sms, "wechat": _send_wechat}
 
 # --- digests ---------------------------------------------------------------------------------
 
-def _open_digest_window(account_id: str, conversation_id: str, now: datetime) -> bool:
+def _open_digest_window(key: str, account_id: str, event_type: str, payload: dict, now: datetime) -> bool:
     """True if this push may go now (and opens a 10-minute window); else it is counted into
-    the window's digest, which a timer sends at the window's end."""
-    key = f"digest#{account_id}#{conversation_id}"
+    the window's digest, which a timer sends at the window's end. Each step is conditional on
+    the event's delivery ``key`` not existing yet, so a redelivered event neither reopens the
+    window nor counts twice (it answers False: nothing to send)."""
+    conversation_id = payload.get("conversation_id", "")
+    counter = f"digest#{account_id}#{conversation_id}"
     try:
-        NotifyCounter(key).update(
-            actions=[NotifyCounter.started.set(timers.due_key(now)), NotifyCounter.n.set(0),
-                     NotifyCounter.expires_at.set(now + timedelta(days=1))],
-            condition=NotifyCounter.started.does_not_exist() | (NotifyCounter.started <= timers.due_key(now - DIGEST_WINDOW)))
+        with transaction() as tx:
+            tx.condition_check(Delivery, key, condition=Delivery.key.does_not_exist())
+            tx.update(NotifyCounter(counter),
+                      actions=[NotifyCounter.started.set(timers.due_key(now)), NotifyCounter.n.set(0),
+                               NotifyCounter.expires_at.set(now + timedelta(days=1))],
+                      condition=NotifyCounter.started.does_not_exist()
+                      | (NotifyCounter.started <= timers.due_key(now - DIGEST_WINDOW)))
         return True
-    except UpdateError:
-        pass
-    c = NotifyCounter(key)
-    c.update(actions=[NotifyCounter.n.add(1)])
-    started = c.started
+    except TransactWriteError:
+        pass  # a window is open (or this event was delivered before: the next step refuses it too)
+    try:
+        with transaction() as tx:
+            tx.save(_delivery(key, account_id, "push", event_type, payload, "not_sent", now, "digest"),
+                    condition=Delivery.key.does_not_exist())
+            tx.update(NotifyCounter(counter), actions=[NotifyCounter.n.add(1)])
+    except TransactWriteError:
+        return False  # this event reached this channel before
+    started = NotifyCounter.get(counter, consistent_read=True).started
     timers.schedule(DIGEST_TIMER, datetime.fromisoformat(started.replace("Z", "+00:00")) + DIGEST_WINDOW,
                     {"account_id": account_id, "conversation_id": conversation_id, "started": started},
                     key=f"{account_id}#{conversation_id}#{started}")

@@ -20,7 +20,7 @@ from chalicelib.core.config import get_settings
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable
 from chalicelib.core.ids import new_id
 from chalicelib.core.observability import logger
-from chalicelib.core.outbox import consumer, emit, mark_once, marked, transaction
+from chalicelib.core.outbox import commit_once, consumer, emit, transaction
 from chalicelib.followup import service as followup
 
 from .common import clock_parse, full_out, get_case, need, payload, shanghai_date, visible_case
@@ -151,14 +151,9 @@ def _on_reminder(event_id: str, p: dict) -> None:
     if item is None or item.get("done_at"):
         return
     key = f"referral-reminder#{c.case_id}#{p['attempt']}#{p['item_id']}"
-    try:
-        with transaction() as tx:
-            mark_once(tx, key)
-            emit(tx, "referral.checklist_reminder", payload(c, item_id=item["item_id"], item_title=item["title"],
-                                                            surgery_at=c.surgery_at.isoformat()))
-    except TransactWriteError:
-        if not marked(key):
-            raise
+    commit_once(key, lambda tx: emit(tx, "referral.checklist_reminder",
+                                     payload(c, item_id=item["item_id"], item_title=item["title"],
+                                             surgery_at=c.surgery_at.isoformat())))
 
 
 # --- the operation and after -----------------------------------------------------------------
