@@ -11,7 +11,7 @@ from chalicelib.core.audit import AuditRecord
 from chalicelib.opinions import workdays
 from chalicelib.payments.models import Order, Refund
 from tests.doctors_support import make_admin, make_doctor, make_patient
-from tests.opinions_support import REPORT, complete, make_expert, submit
+from tests.opinions_support import REPORT, complete, make_expert, submit, upload_record
 from tests.payments_support import deliver, wxpay  # noqa: F401  (fixture)
 from tests.support import count_ddb_calls
 
@@ -47,9 +47,7 @@ def test_whole_flow(api, world, wxpay, clock, drain):  # noqa: F811
     assert r.status == 201, r.body
     case_id, order = r.body["case"]["case_id"], r.body["order"]
     assert r.body["case"]["status"] == "awaiting_payment" and order["amount_fen"] == 200_000
-    up = api.post(f"/v1/opinions/cases/{case_id}/records", {"kind": "pathology", "content_type": "application/pdf",
-                                                           "size": 1000}, token=alice.token)
-    assert up.status == 201 and up.body["upload_url"]
+    upload_record(api, alice, case_id, kind="pathology")
     from tests.payments_support import pay
 
     pay(api, wxpay, alice, order["order_id"])
@@ -65,8 +63,7 @@ def test_whole_flow(api, world, wxpay, clock, drain):  # noqa: F811
     assert api.get("/v1/admin/opinions/cases?queue=triage", token=admin.token).body["items"] == []
     assert api.post(f"/v1/admin/opinions/cases/{case_id}/complete", {"summary": "x"},
                     token=admin.token).status == 409
-    api.post(f"/v1/opinions/cases/{case_id}/records", {"kind": "imaging", "content_type": "image/jpeg",
-                                                      "size": 2000}, token=alice.token)
+    upload_record(api, alice, case_id, kind="imaging", content_type="image/jpeg")
     r = api.post(f"/v1/opinions/cases/{case_id}/resubmit", {}, token=alice.token)
     assert r.status == 200 and r.body["status"] == "triage"
 
@@ -375,3 +372,34 @@ def test_create_case_budget(api, world, wxpay, drain):  # noqa: F811
     with count_ddb_calls() as calls:
         assert api.get("/v1/opinions/experts?specialty=肺癌", token=alice.token).status == 200
     assert calls == ["Query", "BatchGetItem"]
+
+
+def test_records_count_once_the_file_arrived(api, world, wxpay, drain):  # noqa: F811
+    from chalicelib.core.aws import client
+    from chalicelib.core.config import get_settings
+    from chalicelib.opinions.models import CaseRecord
+
+    admin, e1, e2, alice = world
+    case_id = submit(api, wxpay, alice, drain, expert_id=e1.account_id)
+    base = f"/v1/opinions/cases/{case_id}/records"
+    never = upload_record(api, alice, case_id, really=False, confirm=False)  # presigned, never uploaded
+    r = api.post(f"{base}/{never}/confirm", token=alice.token)
+    assert (r.status, r.error_code) == (422, "record_not_uploaded")
+    assert api.post(f"{base}/{never}/confirm", token=make_patient(api).token).status == 404
+    arrived = upload_record(api, alice, case_id)
+    assert complete(api, admin, case_id, drain)["status"] == "assigned"
+    mine = api.get(base, token=alice.token).body["items"]
+    assert {i["record_id"]: i["uploaded"] for i in mine} == {never: False, arrived: True}
+    for user in (e1, admin):  # the file that never came is not shown to anyone else
+        assert [i["record_id"] for i in api.get(base, token=user.token).body["items"]] == [arrived]
+        assert api.get(f"{base}/{never}", token=user.token).status == 404
+        assert api.get(f"{base}/{arrived}", token=user.token).status == 200
+    r = api.get(f"{base}/{never}", token=alice.token)
+    assert (r.status, r.error_code) == (422, "record_not_uploaded")
+    # the file arrives late (within the upload's 10 minutes): confirmed now, it counts
+    key = CaseRecord.get(case_id, never).key
+    client("s3").put_object(Bucket=get_settings().attachments_bucket, Key=key, Body=b"%PDF")
+    for _ in range(2):  # confirming twice is harmless
+        r = api.post(f"{base}/{never}/confirm", token=alice.token)
+        assert r.status == 200 and r.body["uploaded"]
+    assert {i["record_id"] for i in api.get(base, token=e1.token).body["items"]} == {never, arrived}
