@@ -374,6 +374,33 @@ def test_create_case_budget(api, world, wxpay, drain):  # noqa: F811
     assert calls == ["Query", "BatchGetItem"]
 
 
+def _holder(api, admin, case_id):
+    case = api.get(f"/v1/opinions/cases/{case_id}", token=admin.token).body
+    return case["status"], (case["expert"] or {}).get("doctor_id")
+
+
+def test_accept_after_the_response_window(api, world, wxpay, clock, drain):  # noqa: F811
+    admin, e1, e2, alice = world
+    case_id = submit(api, wxpay, alice, drain)
+    complete(api, admin, case_id, drain)
+    r = api.post(f"/v1/admin/opinions/cases/{case_id}/assign", {"expert_id": e1.account_id}, token=admin.token)
+    assert r.status == 200
+    drain()
+    clock.advance(hours=24)  # respond_by; the timer has not been swept yet
+    e1, e2, admin = fresh(api, e1), fresh(api, e2), fresh(api, admin)
+    r = api.post(f"/v1/doctor/opinions/cases/{case_id}/accept", token=e1.token)
+    assert (r.status, r.error_code) == (409, "response_window_over")
+    assert _holder(api, admin, case_id) == ("assigned", e1.account_id)
+    timers.sweep()
+    events = drain()
+    assert "opinion.declined" in events and "opinion.assigned" in events
+    assert _holder(api, admin, case_id) == ("assigned", e2.account_id)
+    clock.advance(hours=23, minutes=59)  # within the next expert's own 24 h
+    e2 = fresh(api, e2)
+    r = api.post(f"/v1/doctor/opinions/cases/{case_id}/accept", token=e2.token)
+    assert r.status == 200 and r.body["status"] == "accepted"
+
+
 def test_records_count_once_the_file_arrived(api, world, wxpay, drain):  # noqa: F811
     from chalicelib.core.aws import client
     from chalicelib.core.config import get_settings
