@@ -374,6 +374,13 @@ def test_create_case_budget(api, world, wxpay, drain):  # noqa: F811
     assert calls == ["Query", "BatchGetItem"]
 
 
+def _reported(api, world, wxpay, drain):  # noqa: F811
+    case_id = _to_accepted(api, world, wxpay, drain)
+    assert api.post(f"/v1/doctor/opinions/cases/{case_id}/report", REPORT, token=world[1].token).status == 201
+    drain()
+    return case_id
+
+
 def _holder(api, admin, case_id):
     case = api.get(f"/v1/opinions/cases/{case_id}", token=admin.token).body
     return case["status"], (case["expert"] or {}).get("doctor_id")
@@ -430,3 +437,22 @@ def test_records_count_once_the_file_arrived(api, world, wxpay, drain):  # noqa:
         r = api.post(f"{base}/{never}/confirm", token=alice.token)
         assert r.status == 200 and r.body["uploaded"]
     assert {i["record_id"] for i in api.get(base, token=e1.token).body["items"]} == {never, arrived}
+
+
+def test_share_link_takes_ascii_digits_only(api, world, wxpay, drain):  # noqa: F811
+    from urllib.parse import quote, unquote
+
+    admin, e1, e2, alice = world
+    case_id = _reported(api, world, wxpay, drain)
+    url = api.post(f"/v1/opinions/cases/{case_id}/share", token=alice.token).body["url"]
+    token = unquote(url.rsplit("/", 1)[1])
+    assert api.get(f"/v1/opinions/shared/{quote(token)}").status == 200
+    cid, exp, sig = token.split(".")
+    # the same expiry in Arabic-Indic digits (int() reads them, so the signature matched) and in
+    # superscripts (str.isdigit() says yes, int() raises). Unquoted: API Gateway hands the handler
+    # decoded path parameters, the local test gateway hands over the path as given.
+    for digits in ("٠١٢٣٤٥٦٧٨٩", "⁰¹²³⁴⁵⁶⁷⁸⁹", "０１２３４５６７８９"):
+        odd = exp.translate(str.maketrans("0123456789", digits))
+        r = api.get(f"/v1/opinions/shared/{cid}.{odd}.{sig}")
+        assert r.status == 404, (digits, r.status)
+        assert r.headers["Content-Type"].startswith("text/html")

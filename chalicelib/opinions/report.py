@@ -18,6 +18,7 @@ from chalicelib.core.errors import Conflict, NotFound, Unprocessable
 from chalicelib.core.ids import new_id
 from chalicelib.core.outbox import consumer, emit, transaction
 from chalicelib.core.pagination import Page, parse_limit, query_page
+from chalicelib.core.schemas import ascii_digits
 
 from .common import audit_read, case_out, count, expert_out, get_case, get_expert, payload, visible_case
 from .matching import DEADLINE_TIMER
@@ -192,7 +193,9 @@ class _LinkReader:
 
 def shared_html(token: str, request_id: str) -> str:
     parts = token.split(".")
-    if len(parts) != 3 or not parts[1].isdigit():
+    # not str.isdigit(): it takes "١٢" (Arabic-Indic), which int() reads as 12, so a second
+    # spelling of a valid link would open the page, and "²", on which int() raises (a 500)
+    if len(parts) != 3 or not ascii_digits(parts[1]):
         raise NotFound("link not found or expired")
     case_id, exp, sig = parts[0], int(parts[1]), parts[2]
     if exp < clock.epoch() or not hmac.compare_digest(sig, _sign(case_id, exp)):
