@@ -381,6 +381,27 @@ def _reported(api, world, wxpay, drain):  # noqa: F811
     return case_id
 
 
+def test_followups_close_14_days_after_the_report(api, world, wxpay, clock, drain):  # noqa: F811
+    admin, e1, e2, alice = world
+    case_id = _reported(api, world, wxpay, drain)
+    clock.advance(days=14, minutes=-1)
+    alice = fresh(api, alice)
+    assert api.post(f"/v1/opinions/cases/{case_id}/followups", {"text": "还来得及吗？"}, token=alice.token).status == 201
+    assert api.get(f"/v1/opinions/cases/{case_id}", token=alice.token).body["followups_left"] == 2
+    clock.advance(minutes=1)  # 14 days to the second: closed, as followups_left already says
+    alice = fresh(api, alice)
+    assert api.get(f"/v1/opinions/cases/{case_id}", token=alice.token).body["followups_left"] == 0
+    r = api.post(f"/v1/opinions/cases/{case_id}/followups", {"text": "再问一句"}, token=alice.token)
+    assert (r.status, r.error_code) == (422, "followup_window_over")
+    clock.advance(days=1)
+    alice = fresh(api, alice)
+    r = api.post(f"/v1/opinions/cases/{case_id}/followups", {"text": "再问一句"}, token=alice.token)
+    assert (r.status, r.error_code) == (422, "followup_window_over")
+    assert "opinion.followup_asked" in drain()  # the one in time only
+    addenda = api.get(f"/v1/opinions/cases/{case_id}/report", token=alice.token).body["addenda"]
+    assert [a["text"] for a in addenda] == ["还来得及吗？"]
+
+
 def _holder(api, admin, case_id):
     case = api.get(f"/v1/opinions/cases/{case_id}", token=admin.token).body
     return case["status"], (case["expert"] or {}).get("doctor_id")

@@ -218,7 +218,7 @@ def ask_followup(caller, case_id: str, text: str) -> CaseMessageOut:
     c, _ = visible_case(caller, case_id, allow=("patient",))
     if c.status != "reported":
         raise Conflict("follow-up questions come after the report", code="invalid_state")
-    if clock.now() > c.published_at + timedelta(days=s.opinion_followup_days):
+    if clock.now() >= c.published_at + timedelta(days=s.opinion_followup_days):  # as case_out's followups_left
         raise Unprocessable(f"follow-up questions are taken for {s.opinion_followup_days} days after the report",
                             code="followup_window_over")
     if int(c.followups or 0) >= s.opinion_followups_max:
