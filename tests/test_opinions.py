@@ -407,6 +407,73 @@ def _holder(api, admin, case_id):
     return case["status"], (case["expert"] or {}).get("doctor_id")
 
 
+def test_rematch_cap_refunds_with_an_expert_left(api, world, wxpay, clock, drain):  # noqa: F811
+    admin, e1, e2, alice = world
+    e3, e4 = make_expert(api, admin, name="丙专家"), make_expert(api, admin, name="丁专家")
+    experts = {e.account_id: e for e in (e1, e2, e3, e4)}
+    drain()
+    case_id = submit(api, wxpay, alice, drain)
+    complete(api, admin, case_id, drain)
+    assert api.post(f"/v1/admin/opinions/cases/{case_id}/assign", {}, token=admin.token).status == 200
+    drain()
+    asked = []
+    for i in range(3):  # declined, no answer in 24 h, declined: the third is the last allowed
+        status, holder = _holder(api, admin, case_id)
+        assert status == "assigned" and holder not in asked
+        asked.append(holder)
+        if i == 1:
+            clock.advance(hours=24, minutes=1)
+            timers.sweep()
+            admin = fresh(api, admin)
+        else:
+            h = experts[holder] if i == 0 else fresh(api, experts[holder])  # a new login after the 24 h
+            assert api.post(f"/v1/doctor/opinions/cases/{case_id}/decline", {}, token=h.token).status == 200
+        events = drain()
+        assert "opinion.declined" in events
+    assert "opinion.refunded" in events and "opinion.assigned" not in events
+    assert _holder(api, admin, case_id)[0] == "refunded"
+    (left,) = set(experts) - set(asked)  # available, idle, never asked
+    spare = fresh(api, experts[left])
+    assert api.get("/v1/doctor/opinions/offer", token=spare.token).body["open_cases"] == 0
+    assert api.get("/v1/doctor/opinions/cases", token=spare.token).body["items"] == []
+    refunds, order = _refund_of(case_id)
+    assert len(refunds) == 1 and refunds[0].amount_fen == order.amount_fen == 200_000
+    stats = api.get("/v1/admin/opinions/stats", token=admin.token).body
+    assert stats["refunds_by_ground"]["no_expert"] == 1
+
+
+def test_matching_by_relative_load_and_availability(api, world, wxpay, clock, drain):  # noqa: F811
+    from chalicelib.opinions.models import Expert
+
+    admin, a, b, alice = world  # both max_open 5
+    c = make_expert(api, admin, name="丙专家", max_open=10)
+    idle = make_expert(api, admin, name="闲专家", available=False)  # no load, but not available
+    full = make_expert(api, admin, name="满专家", max_open=1)
+    drain()
+    for e, load in ((a, 2), (b, 3), (c, 3), (full, 1)):  # relative: a 0.4, b 0.6, c 0.3, full 1.0
+        Expert(e.account_id).update(actions=[Expert.open_cases.set(load)])
+
+    def match():
+        case_id = submit(api, wxpay, alice, drain)
+        complete(api, admin, case_id, drain)
+        return api.post(f"/v1/admin/opinions/cases/{case_id}/assign", {}, token=admin.token)
+
+    r = match()  # c holds the most cases but is the least loaded for its limit
+    assert r.status == 200 and r.body["expert"]["doctor_id"] == c.account_id
+    r = match()  # a and c both at 0.4 now: fewer open cases first
+    assert r.status == 200 and r.body["expert"]["doctor_id"] == a.account_id
+    r = match()  # a 0.6 = b 0.6 > c 0.4
+    assert r.body["expert"]["doctor_id"] == c.account_id
+    for e in (a, b, c):  # away: only the unavailable and the full expert are left
+        assert api.call("PUT", "/v1/doctor/opinions/offer", {"price_fen": 200_000, "specialties": ["肺癌"],
+                                                             "max_open": 10, "available": False},
+                        token=e.token).status == 200
+    r = match()
+    assert (r.status, r.error_code) == (422, "no_expert")
+    assert api.get("/v1/doctor/opinions/cases", token=idle.token).body["items"] == []
+    assert api.get("/v1/doctor/opinions/offer", token=full.token).body["open_cases"] == 1
+
+
 def test_accept_after_the_response_window(api, world, wxpay, clock, drain):  # noqa: F811
     admin, e1, e2, alice = world
     case_id = submit(api, wxpay, alice, drain)
