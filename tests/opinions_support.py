@@ -1,5 +1,8 @@
-"""Second-opinion test helpers: experts who opt in, a paid case through the real payments domain."""
+"""Second-opinion test helpers: experts who opt in, a paid case through the real payments domain,
+records really uploaded to the (moto) bucket."""
 
+from chalicelib.core.aws import client
+from chalicelib.core.config import get_settings
 from tests.doctors_support import make_doctor
 from tests.payments_support import pay
 
@@ -44,3 +47,18 @@ REPORT = {"diagnosis_review": "refined", "diagnosis_comment": "分期应为 IIIB
           "answers": [{"question": 0, "answer": "建议先新辅助治疗"}, {"question": 1, "answer": "方案合理"}],
           "treatment_options": [{"option": "新辅助化疗后手术", "pros": "降期", "cons": "周期长"}],
           "recommended_tests": ["PET-CT"], "urgency": "soon", "note_to_treating_doctor": "请复核纵隔淋巴结"}
+
+
+def upload_record(api, patient, case_id, *, kind="report", content_type="application/pdf", really=True,
+                  confirm=True):
+    """A presigned record; the file put where the presigned POST would put it (``really``), then
+    confirmed (``confirm``). Returns the record id."""
+    r = api.post(f"/v1/opinions/cases/{case_id}/records", {"kind": kind, "content_type": content_type, "size": 1000},
+                 token=patient.token)
+    assert r.status == 201, r.body
+    if really:
+        client("s3").put_object(Bucket=get_settings().attachments_bucket, Key=r.body["fields"]["key"], Body=b"%PDF")
+    if confirm:
+        c = api.post(f"/v1/opinions/cases/{case_id}/records/{r.body['record_id']}/confirm", token=patient.token)
+        assert c.status == 200 and c.body["uploaded"], c.body
+    return r.body["record_id"]

@@ -11,7 +11,7 @@ from chalicelib.core.audit import AuditRecord
 from chalicelib.opinions import workdays
 from chalicelib.payments.models import Order, Refund
 from tests.doctors_support import make_admin, make_doctor, make_patient
-from tests.opinions_support import REPORT, complete, make_expert, submit
+from tests.opinions_support import REPORT, complete, make_expert, submit, upload_record
 from tests.payments_support import deliver, wxpay  # noqa: F401  (fixture)
 from tests.support import count_ddb_calls
 
@@ -47,9 +47,7 @@ def test_whole_flow(api, world, wxpay, clock, drain):  # noqa: F811
     assert r.status == 201, r.body
     case_id, order = r.body["case"]["case_id"], r.body["order"]
     assert r.body["case"]["status"] == "awaiting_payment" and order["amount_fen"] == 200_000
-    up = api.post(f"/v1/opinions/cases/{case_id}/records", {"kind": "pathology", "content_type": "application/pdf",
-                                                           "size": 1000}, token=alice.token)
-    assert up.status == 201 and up.body["upload_url"]
+    upload_record(api, alice, case_id, kind="pathology")
     from tests.payments_support import pay
 
     pay(api, wxpay, alice, order["order_id"])
@@ -65,8 +63,7 @@ def test_whole_flow(api, world, wxpay, clock, drain):  # noqa: F811
     assert api.get("/v1/admin/opinions/cases?queue=triage", token=admin.token).body["items"] == []
     assert api.post(f"/v1/admin/opinions/cases/{case_id}/complete", {"summary": "x"},
                     token=admin.token).status == 409
-    api.post(f"/v1/opinions/cases/{case_id}/records", {"kind": "imaging", "content_type": "image/jpeg",
-                                                      "size": 2000}, token=alice.token)
+    upload_record(api, alice, case_id, kind="imaging", content_type="image/jpeg")
     r = api.post(f"/v1/opinions/cases/{case_id}/resubmit", {}, token=alice.token)
     assert r.status == 200 and r.body["status"] == "triage"
 
@@ -375,3 +372,175 @@ def test_create_case_budget(api, world, wxpay, drain):  # noqa: F811
     with count_ddb_calls() as calls:
         assert api.get("/v1/opinions/experts?specialty=肺癌", token=alice.token).status == 200
     assert calls == ["Query", "BatchGetItem"]
+
+
+def _reported(api, world, wxpay, drain):  # noqa: F811
+    case_id = _to_accepted(api, world, wxpay, drain)
+    assert api.post(f"/v1/doctor/opinions/cases/{case_id}/report", REPORT, token=world[1].token).status == 201
+    drain()
+    return case_id
+
+
+def test_followups_close_14_days_after_the_report(api, world, wxpay, clock, drain):  # noqa: F811
+    admin, e1, e2, alice = world
+    case_id = _reported(api, world, wxpay, drain)
+    clock.advance(days=14, minutes=-1)
+    alice = fresh(api, alice)
+    assert api.post(f"/v1/opinions/cases/{case_id}/followups", {"text": "还来得及吗？"}, token=alice.token).status == 201
+    assert api.get(f"/v1/opinions/cases/{case_id}", token=alice.token).body["followups_left"] == 2
+    clock.advance(minutes=1)  # 14 days to the second: closed, as followups_left already says
+    alice = fresh(api, alice)
+    assert api.get(f"/v1/opinions/cases/{case_id}", token=alice.token).body["followups_left"] == 0
+    r = api.post(f"/v1/opinions/cases/{case_id}/followups", {"text": "再问一句"}, token=alice.token)
+    assert (r.status, r.error_code) == (422, "followup_window_over")
+    clock.advance(days=1)
+    alice = fresh(api, alice)
+    r = api.post(f"/v1/opinions/cases/{case_id}/followups", {"text": "再问一句"}, token=alice.token)
+    assert (r.status, r.error_code) == (422, "followup_window_over")
+    assert "opinion.followup_asked" in drain()  # the one in time only
+    addenda = api.get(f"/v1/opinions/cases/{case_id}/report", token=alice.token).body["addenda"]
+    assert [a["text"] for a in addenda] == ["还来得及吗？"]
+
+
+def _holder(api, admin, case_id):
+    case = api.get(f"/v1/opinions/cases/{case_id}", token=admin.token).body
+    return case["status"], (case["expert"] or {}).get("doctor_id")
+
+
+def test_rematch_cap_refunds_with_an_expert_left(api, world, wxpay, clock, drain):  # noqa: F811
+    admin, e1, e2, alice = world
+    e3, e4 = make_expert(api, admin, name="丙专家"), make_expert(api, admin, name="丁专家")
+    experts = {e.account_id: e for e in (e1, e2, e3, e4)}
+    drain()
+    case_id = submit(api, wxpay, alice, drain)
+    complete(api, admin, case_id, drain)
+    assert api.post(f"/v1/admin/opinions/cases/{case_id}/assign", {}, token=admin.token).status == 200
+    drain()
+    asked = []
+    for i in range(3):  # declined, no answer in 24 h, declined: the third is the last allowed
+        status, holder = _holder(api, admin, case_id)
+        assert status == "assigned" and holder not in asked
+        asked.append(holder)
+        if i == 1:
+            clock.advance(hours=24, minutes=1)
+            timers.sweep()
+            admin = fresh(api, admin)
+        else:
+            h = experts[holder] if i == 0 else fresh(api, experts[holder])  # a new login after the 24 h
+            assert api.post(f"/v1/doctor/opinions/cases/{case_id}/decline", {}, token=h.token).status == 200
+        events = drain()
+        assert "opinion.declined" in events
+    assert "opinion.refunded" in events and "opinion.assigned" not in events
+    assert _holder(api, admin, case_id)[0] == "refunded"
+    (left,) = set(experts) - set(asked)  # available, idle, never asked
+    spare = fresh(api, experts[left])
+    assert api.get("/v1/doctor/opinions/offer", token=spare.token).body["open_cases"] == 0
+    assert api.get("/v1/doctor/opinions/cases", token=spare.token).body["items"] == []
+    refunds, order = _refund_of(case_id)
+    assert len(refunds) == 1 and refunds[0].amount_fen == order.amount_fen == 200_000
+    stats = api.get("/v1/admin/opinions/stats", token=admin.token).body
+    assert stats["refunds_by_ground"]["no_expert"] == 1
+
+
+def test_matching_by_relative_load_and_availability(api, world, wxpay, clock, drain):  # noqa: F811
+    from chalicelib.opinions.models import Expert
+
+    admin, a, b, alice = world  # both max_open 5
+    c = make_expert(api, admin, name="丙专家", max_open=10)
+    idle = make_expert(api, admin, name="闲专家", available=False)  # no load, but not available
+    full = make_expert(api, admin, name="满专家", max_open=1)
+    drain()
+    for e, load in ((a, 2), (b, 3), (c, 3), (full, 1)):  # relative: a 0.4, b 0.6, c 0.3, full 1.0
+        Expert(e.account_id).update(actions=[Expert.open_cases.set(load)])
+
+    def match():
+        case_id = submit(api, wxpay, alice, drain)
+        complete(api, admin, case_id, drain)
+        return api.post(f"/v1/admin/opinions/cases/{case_id}/assign", {}, token=admin.token)
+
+    r = match()  # c holds the most cases but is the least loaded for its limit
+    assert r.status == 200 and r.body["expert"]["doctor_id"] == c.account_id
+    r = match()  # a and c both at 0.4 now: fewer open cases first
+    assert r.status == 200 and r.body["expert"]["doctor_id"] == a.account_id
+    r = match()  # a 0.6 = b 0.6 > c 0.4
+    assert r.body["expert"]["doctor_id"] == c.account_id
+    for e in (a, b, c):  # away: only the unavailable and the full expert are left
+        assert api.call("PUT", "/v1/doctor/opinions/offer", {"price_fen": 200_000, "specialties": ["肺癌"],
+                                                             "max_open": 10, "available": False},
+                        token=e.token).status == 200
+    r = match()
+    assert (r.status, r.error_code) == (422, "no_expert")
+    assert api.get("/v1/doctor/opinions/cases", token=idle.token).body["items"] == []
+    assert api.get("/v1/doctor/opinions/offer", token=full.token).body["open_cases"] == 1
+
+
+def test_accept_after_the_response_window(api, world, wxpay, clock, drain):  # noqa: F811
+    admin, e1, e2, alice = world
+    case_id = submit(api, wxpay, alice, drain)
+    complete(api, admin, case_id, drain)
+    r = api.post(f"/v1/admin/opinions/cases/{case_id}/assign", {"expert_id": e1.account_id}, token=admin.token)
+    assert r.status == 200
+    drain()
+    clock.advance(hours=24)  # respond_by; the timer has not been swept yet
+    e1, e2, admin = fresh(api, e1), fresh(api, e2), fresh(api, admin)
+    r = api.post(f"/v1/doctor/opinions/cases/{case_id}/accept", token=e1.token)
+    assert (r.status, r.error_code) == (409, "response_window_over")
+    assert _holder(api, admin, case_id) == ("assigned", e1.account_id)
+    timers.sweep()
+    events = drain()
+    assert "opinion.declined" in events and "opinion.assigned" in events
+    assert _holder(api, admin, case_id) == ("assigned", e2.account_id)
+    clock.advance(hours=23, minutes=59)  # within the next expert's own 24 h
+    e2 = fresh(api, e2)
+    r = api.post(f"/v1/doctor/opinions/cases/{case_id}/accept", token=e2.token)
+    assert r.status == 200 and r.body["status"] == "accepted"
+
+
+def test_records_count_once_the_file_arrived(api, world, wxpay, drain):  # noqa: F811
+    from chalicelib.core.aws import client
+    from chalicelib.core.config import get_settings
+    from chalicelib.opinions.models import CaseRecord
+
+    admin, e1, e2, alice = world
+    case_id = submit(api, wxpay, alice, drain, expert_id=e1.account_id)
+    base = f"/v1/opinions/cases/{case_id}/records"
+    never = upload_record(api, alice, case_id, really=False, confirm=False)  # presigned, never uploaded
+    r = api.post(f"{base}/{never}/confirm", token=alice.token)
+    assert (r.status, r.error_code) == (422, "record_not_uploaded")
+    assert api.post(f"{base}/{never}/confirm", token=make_patient(api).token).status == 404
+    arrived = upload_record(api, alice, case_id)
+    assert complete(api, admin, case_id, drain)["status"] == "assigned"
+    mine = api.get(base, token=alice.token).body["items"]
+    assert {i["record_id"]: i["uploaded"] for i in mine} == {never: False, arrived: True}
+    for user in (e1, admin):  # the file that never came is not shown to anyone else
+        assert [i["record_id"] for i in api.get(base, token=user.token).body["items"]] == [arrived]
+        assert api.get(f"{base}/{never}", token=user.token).status == 404
+        assert api.get(f"{base}/{arrived}", token=user.token).status == 200
+    r = api.get(f"{base}/{never}", token=alice.token)
+    assert (r.status, r.error_code) == (422, "record_not_uploaded")
+    # the file arrives late (within the upload's 10 minutes): confirmed now, it counts
+    key = CaseRecord.get(case_id, never).key
+    client("s3").put_object(Bucket=get_settings().attachments_bucket, Key=key, Body=b"%PDF")
+    for _ in range(2):  # confirming twice is harmless
+        r = api.post(f"{base}/{never}/confirm", token=alice.token)
+        assert r.status == 200 and r.body["uploaded"]
+    assert {i["record_id"] for i in api.get(base, token=e1.token).body["items"]} == {never, arrived}
+
+
+def test_share_link_takes_ascii_digits_only(api, world, wxpay, drain):  # noqa: F811
+    from urllib.parse import quote, unquote
+
+    admin, e1, e2, alice = world
+    case_id = _reported(api, world, wxpay, drain)
+    url = api.post(f"/v1/opinions/cases/{case_id}/share", token=alice.token).body["url"]
+    token = unquote(url.rsplit("/", 1)[1])
+    assert api.get(f"/v1/opinions/shared/{quote(token)}").status == 200
+    cid, exp, sig = token.split(".")
+    # the same expiry in Arabic-Indic digits (int() reads them, so the signature matched) and in
+    # superscripts (str.isdigit() says yes, int() raises). Unquoted: API Gateway hands the handler
+    # decoded path parameters, the local test gateway hands over the path as given.
+    for digits in ("٠١٢٣٤٥٦٧٨٩", "⁰¹²³⁴⁵⁶⁷⁸⁹", "０１２３４５６７８９"):
+        odd = exp.translate(str.maketrans("0123456789", digits))
+        r = api.get(f"/v1/opinions/shared/{cid}.{odd}.{sig}")
+        assert r.status == 404, (digits, r.status)
+        assert r.headers["Content-Type"].startswith("text/html")

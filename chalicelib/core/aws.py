@@ -19,6 +19,17 @@ def client(service: str):
     return botocore.session.get_session().create_client(service, region_name=get_settings().region)
 
 
+def s3_object_exists(key: str, bucket: str | None = None) -> bool:
+    """Whether a presigned upload really arrived (1 HeadObject): the client posts the file to S3
+    itself, so the row written when the upload was granted proves nothing. Any error reads as
+    missing (without s3:ListBucket, S3 answers a missing key with 403, not 404)."""
+    try:
+        client("s3").head_object(Bucket=bucket or get_settings().attachments_bucket, Key=key)
+        return True
+    except ClientError:
+        return False
+
+
 def reset_clients() -> None:
     """Forget cached clients and secrets (tests start moto per test)."""
     client.cache_clear()

@@ -1,14 +1,14 @@
 """Case intake (patient): the case for one of the account's profiles, paid at submission; records
-uploaded straight to S3 with a presigned POST (messaging's pattern, our own table and prefix);
-more records when an operator asks; withdrawal."""
+uploaded straight to S3 with a presigned POST (messaging's pattern, our own table and prefix) and
+confirmed once the file is in the bucket; more records when an operator asks; withdrawal."""
 
 from __future__ import annotations
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.accounts import service as accounts
 from chalicelib.core import clock
-from chalicelib.core.aws import client
+from chalicelib.core.aws import client, s3_object_exists
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable
 from chalicelib.core.ids import new_id
@@ -88,31 +88,59 @@ def add_record(caller, case_id: str, body) -> RecordUpload:
 
 def _record_out(r: CaseRecord) -> RecordOut:
     return RecordOut(record_id=r.record_id, kind=r.kind, title=r.title, content_type=r.content_type, size=int(r.size),
-                     created_at=clock.iso(r.created_at))
+                     uploaded=r.uploaded_at is not None, created_at=clock.iso(r.created_at))
 
 
-def _records_side(caller, case_id: str):
+def _get_record(case_id: str, record_id: str) -> CaseRecord:
+    try:
+        return CaseRecord.get(case_id, record_id, consistent_read=True)
+    except CaseRecord.DoesNotExist:
+        raise NotFound("record not found")
+
+
+def confirm_record(caller, case_id: str, record_id: str) -> RecordOut:
+    """The patient's app says the upload is done; the record counts only if the file is really
+    in the bucket (as referrals checks its documents), so nobody is shown a record with no file."""
+    c, _ = visible_case(caller, case_id, allow=("patient",))
+    r = _get_record(c.case_id, record_id)
+    if r.uploaded_at is not None:
+        return _record_out(r)
+    if c.status not in UPLOADABLE:
+        raise Conflict(f"the case is {c.status}", code="invalid_state")
+    if not s3_object_exists(r.key):
+        raise Unprocessable("the file has not arrived; upload it before confirming", code="record_not_uploaded")
+    try:
+        r.update(actions=[CaseRecord.uploaded_at.set(clock.now())], condition=CaseRecord.uploaded_at.does_not_exist())
+    except UpdateError:  # confirmed twice at once
+        r = _get_record(c.case_id, record_id)
+    return _record_out(r)
+
+
+def _records_side(caller, case_id: str) -> tuple[Case, str]:
     """The patient, an operator, or the expert while holding the case; nobody else (the expert
     who declined, timed out or finished no longer sees them)."""
     c, s = visible_case(caller, case_id, allow=("patient", "holder", "admin"))
     if s == "holder" and c.status not in HELD:
         raise NotFound("case not found")
-    return c
+    return c, s
 
 
 def list_records(caller, case_id: str, request_id: str) -> Page:
-    c = _records_side(caller, case_id)
-    items = [_record_out(r) for r in CaseRecord.query(c.case_id, limit=RECORDS_MAX)]
+    """The patient sees every record with its upload state; the others only those confirmed."""
+    c, s = _records_side(caller, case_id)
+    confirmed = None if s == "patient" else CaseRecord.uploaded_at.exists()
+    items = [_record_out(r) for r in CaseRecord.query(c.case_id, filter_condition=confirmed, limit=RECORDS_MAX)]
     audit_read(caller, c, "opinion_records", c.case_id, request_id)
     return Page(items, None)
 
 
 def record_link(caller, case_id: str, record_id: str, request_id: str) -> RecordLink:
-    c = _records_side(caller, case_id)
-    try:
-        r = CaseRecord.get(c.case_id, record_id)
-    except CaseRecord.DoesNotExist:
-        raise NotFound("record not found")
+    c, s = _records_side(caller, case_id)
+    r = _get_record(c.case_id, record_id)
+    if r.uploaded_at is None:
+        if s != "patient":
+            raise NotFound("record not found")
+        raise Unprocessable("the file has not arrived; upload it and confirm", code="record_not_uploaded")
     audit_read(caller, c, "opinion_record", r.record_id, request_id)
     url = client("s3").generate_presigned_url("get_object", Params={"Bucket": get_settings().attachments_bucket,
                                                                     "Key": r.key}, ExpiresIn=DOWNLOAD_TTL_S)

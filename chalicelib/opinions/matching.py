@@ -195,6 +195,10 @@ def accept(caller, case_id: str):
     if c.status != "assigned":
         raise Conflict(f"the case is {c.status}", code="invalid_state")
     now = clock.now()
+    if c.respond_by is not None and now >= c.respond_by:
+        # the respond timer is due from respond_by on, but its sweep may run later: the case is
+        # about to be re-matched or refunded, so the expert can no longer take it
+        raise Conflict("the time to accept this case has passed", code="response_window_over")
     try:
         with transaction() as tx:
             tx.update(c, actions=[Case.status.set("accepted"), Case.accepted_at.set(now),

@@ -131,7 +131,8 @@ class Case(Model):
 
 @register
 class CaseRecord(Model):
-    """An uploaded record (report, imaging, pathology, discharge summary), presigned S3 upload."""
+    """A record (report, imaging, pathology, discharge summary) by presigned S3 upload; it counts
+    (the expert and operators see it) once ``uploaded_at`` says its file was found in the bucket."""
 
     Meta = meta("opinion_records")
     case_id = UnicodeAttribute(hash_key=True)
@@ -143,6 +144,7 @@ class CaseRecord(Model):
     size = NumberAttribute()
     uploader_id = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
+    uploaded_at = UTCDateTimeAttribute(null=True)
 
 
 @register

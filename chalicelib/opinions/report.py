@@ -18,6 +18,7 @@ from chalicelib.core.errors import Conflict, NotFound, Unprocessable
 from chalicelib.core.ids import new_id
 from chalicelib.core.outbox import consumer, emit, transaction
 from chalicelib.core.pagination import Page, parse_limit, query_page
+from chalicelib.core.schemas import ascii_digits
 
 from .common import audit_read, case_out, count, expert_out, get_case, get_expert, payload, visible_case
 from .matching import DEADLINE_TIMER
@@ -192,7 +193,9 @@ class _LinkReader:
 
 def shared_html(token: str, request_id: str) -> str:
     parts = token.split(".")
-    if len(parts) != 3 or not parts[1].isdigit():
+    # not str.isdigit(): it takes "١٢" (Arabic-Indic), which int() reads as 12, so a second
+    # spelling of a valid link would open the page, and "²", on which int() raises (a 500)
+    if len(parts) != 3 or not ascii_digits(parts[1]):
         raise NotFound("link not found or expired")
     case_id, exp, sig = parts[0], int(parts[1]), parts[2]
     if exp < clock.epoch() or not hmac.compare_digest(sig, _sign(case_id, exp)):
@@ -215,7 +218,7 @@ def ask_followup(caller, case_id: str, text: str) -> CaseMessageOut:
     c, _ = visible_case(caller, case_id, allow=("patient",))
     if c.status != "reported":
         raise Conflict("follow-up questions come after the report", code="invalid_state")
-    if clock.now() > c.published_at + timedelta(days=s.opinion_followup_days):
+    if clock.now() >= c.published_at + timedelta(days=s.opinion_followup_days):  # as case_out's followups_left
         raise Unprocessable(f"follow-up questions are taken for {s.opinion_followup_days} days after the report",
                             code="followup_window_over")
     if int(c.followups or 0) >= s.opinion_followups_max:

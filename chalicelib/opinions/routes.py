@@ -59,18 +59,27 @@ def get_case(ctx: Ctx, case_id: str):
 
 
 @api.route(CASE + "/records", "POST", roles=PATIENT, request="RecordIn", response="RecordUpload", status=201,
-           errors=(404, 409), summary="Add a record (report, imaging, pathology, discharge summary): presigned upload")
+           errors=(404, 409),
+           summary="Add a record (report, imaging, pathology, discharge summary): presigned upload, then confirm it")
 def add_record(ctx: Ctx, case_id: str):
     return intake.add_record(ctx.caller, case_id, ctx.body)
 
 
+@api.route(CASE + "/records/{record_id}/confirm", "POST", roles=PATIENT, response="RecordOut",
+           errors=(404, 409, 422), summary="The file is uploaded: it must be in the bucket (422 record_not_uploaded), "
+           "then the record counts (the expert and operators see it)")
+def confirm_record(ctx: Ctx, case_id: str, record_id: str):
+    return intake.confirm_record(ctx.caller, case_id, record_id)
+
+
 @api.route(CASE + "/records", "GET", roles=ANY, response=ListOf("RecordOut"), errors=(404,),
-           summary="The case's records (the patient; the expert only while holding the case; operators)")
+           summary="The case's records (the patient: all; the expert while holding the case and operators: the "
+           "confirmed ones)")
 def list_records(ctx: Ctx, case_id: str):
     return intake.list_records(ctx.caller, case_id, ctx.request_id)
 
 
-@api.route(CASE + "/records/{record_id}", "GET", roles=ANY, response="RecordLink", errors=(404,),
+@api.route(CASE + "/records/{record_id}", "GET", roles=ANY, response="RecordLink", errors=(404, 422),
            summary="A short-lived download link for one record (every read by others is audited)")
 def record_link(ctx: Ctx, case_id: str, record_id: str):
     return intake.record_link(ctx.caller, case_id, record_id, ctx.request_id)

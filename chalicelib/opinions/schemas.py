@@ -129,6 +129,8 @@ class RecordOut(Response):
     title: str | None = None
     content_type: str
     size: int
+    uploaded: bool = Field(description="the file was found in the bucket (confirm the upload); until then "
+                                       "only the patient sees the record")
     created_at: Timestamp
 
 

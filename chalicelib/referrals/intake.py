@@ -11,7 +11,7 @@ from pynamodb.exceptions import UpdateError
 from chalicelib.accounts import service as accounts
 from chalicelib.bindings import service as bindings
 from chalicelib.core import clock
-from chalicelib.core.aws import client
+from chalicelib.core.aws import client, s3_object_exists
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable
 from chalicelib.core.ids import new_id
@@ -192,11 +192,7 @@ def get_document(case_id: str, doc_id: str) -> CaseDocument:
 
 def uploaded(d: CaseDocument) -> bool:
     """The file is really in the bucket (a presigned upload that never happened records nothing)."""
-    try:
-        client("s3").head_object(Bucket=get_settings().attachments_bucket, Key=d.key)
-        return True
-    except client("s3").exceptions.ClientError:
-        return False
+    return s3_object_exists(d.key)
 
 
 def document_link(caller, case_id: str, doc_id: str, request_id: str) -> DocLink:
