@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import inspect
 import json
 import os
 import re
@@ -93,6 +94,12 @@ def test_times_have_formats_enums_are_named_objects_are_typed():
                 if ct == "image/png":
                     assert media["schema"] == {"type": "string", "format": "binary", "contentMediaType": "image/png"}
                     assert "Accept: image/png" in op["description"]
+                    # declared, so a generator sends it by itself: required, the one value, by default
+                    accept = [p for p in op["parameters"] if p["in"] == "header" and p["name"] == "Accept"]
+                    assert len(accept) == 1 and accept[0]["required"], _name
+                    schema = accept[0]["schema"]
+                    named = doc["components"]["schemas"][schema["allOf"][0]["$ref"].rsplit("/", 1)[1]]
+                    assert named["enum"] == ["image/png"] and schema["default"] == "image/png", _name
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +128,10 @@ class ChaliceTransport(httpx.BaseTransport):
 
     def __init__(self, chalice_client):
         self.chalice = chalice_client
+        self.sent: list[httpx.Request] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
         path = request.url.raw_path.decode()
         headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
         r = self.chalice.http.request(request.method, path, headers=headers, body=request.read() or b"")
@@ -181,10 +190,15 @@ def test_generated_client_reads_a_png_as_bytes(generated, api):
     live = importlib.import_module("suizhen_client.api.bindings.post_v1_doctor_codes_live")
     qr = importlib.import_module("suizhen_client.api.bindings.get_v1_doctor_codes_code_qr_png")
     doctor = make_doctor(api)
+    transport = ChaliceTransport(api.client)
     client = pkg.AuthenticatedClient(base_url="http://api.test", token=doctor.token,
-                                     httpx_args={"transport": ChaliceTransport(api.client)})
+                                     httpx_args={"transport": transport})
     code = live.sync(client=client)
-    refused = qr.sync_detailed(code=code.code, client=client.with_headers({"Accept": "application/json"}))
-    assert refused.status_code == 400  # what a generator's JSON default gets: the README says to send image/png
-    png = qr.sync(code=code.code, client=client.with_headers({"Accept": "image/png"}))
+    refused = client.get_httpx_client().get(f"/v1/doctor/codes/{code.code}/qr.png",
+                                            headers={"Accept": "application/json"})
+    assert refused.status_code == 400  # what a generator's JSON default would get
+    png = qr.sync(code=code.code, client=client)  # the generated function sends Accept: image/png itself
+    assert transport.sent[-1].headers["accept"] == "image/png"  # not httpx's */*: API Gateway gives base64 text
     assert png.payload.read().startswith(b"\x89PNG\r\n\x1a\n")
+    checkin = importlib.import_module("suizhen_client.api.booking.get_v1_booking_bookings_booking_id_checkin_png")
+    assert inspect.signature(checkin.sync).parameters["accept"].default == "image/png"
