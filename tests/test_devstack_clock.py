@@ -152,12 +152,28 @@ def test_the_lambda_package_cannot_reach_devstack():
                 assert not node.value.startswith("devstack"), f
 
 
-def test_the_app_has_no_dev_route(api):
+def test_the_app_has_no_dev_route(aws):
+    """A deployed stage answers ``/dev/clock`` 404 ``not_found``: the app has no such route, so
+    API Gateway refuses it as an unknown resource (MISSING_AUTHENTICATION_TOKEN, with a token or
+    without), and the template's gateway response gives that 404. ``devstack.api.Gateway`` answers
+    API Gateway's refusals as the template declares them (the next test), so it stands in for it."""
+    from chalice.config import Config
+
     import app
+    from devstack.api import Gateway
 
     assert not [p for p in app.app.routes if p.startswith("/dev")]
-    r = api.post("/dev/clock", {"advance": "PT1H"})
-    assert r.status in (403, 404) and "advance" not in json.dumps(r.body)
+    template = json.load(open(ROOT / "infra" / "template.json"))["Resources"]
+    unknown = [r["Properties"] for r in template.values() if r.get("Type") == "AWS::ApiGateway::GatewayResponse"
+               and r["Properties"]["ResponseType"] == "MISSING_AUTHENTICATION_TOKEN"]
+    assert [p["StatusCode"] for p in unknown] == ["404"]
+    for stage in ("test", "prod"):
+        gateway = Gateway(app.app, Config(chalice_stage=stage))
+        for method, auth in (("POST", {}), ("POST", {"authorization": "Bearer x.y.z"}), ("GET", {})):
+            r = gateway.handle_request(method, "/dev/clock", {"content-type": "application/json", **auth},
+                                       b'{"advance": "PT1H"}' if method == "POST" else b"")
+            assert r["statusCode"] == 404, (stage, method, auth, r)
+            assert json.loads(r["body"])["error"]["code"] == "not_found"
 
 
 def test_gateway_responses_match_the_template():
