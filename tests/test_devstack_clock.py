@@ -1,12 +1,16 @@
 """The local stack's test clock, in process: the shared clock file, stepping through due timers,
-TTL on the clock, idempotency expiry on the clock, and the proof that no deployed stage can serve
-``/dev/clock``."""
+TTL on the clock, idempotency expiry on the clock, the proof that no deployed stage can serve
+``/dev/clock``, and the CLI and ``make run`` banner that drive it."""
 
 import ast
+import functools
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -152,12 +156,28 @@ def test_the_lambda_package_cannot_reach_devstack():
                 assert not node.value.startswith("devstack"), f
 
 
-def test_the_app_has_no_dev_route(api):
+def test_the_app_has_no_dev_route(aws):
+    """A deployed stage answers ``/dev/clock`` 404 ``not_found``: the app has no such route, so
+    API Gateway refuses it as an unknown resource (MISSING_AUTHENTICATION_TOKEN, with a token or
+    without), and the template's gateway response gives that 404. ``devstack.api.Gateway`` answers
+    API Gateway's refusals as the template declares them (the next test), so it stands in for it."""
+    from chalice.config import Config
+
     import app
+    from devstack.api import Gateway
 
     assert not [p for p in app.app.routes if p.startswith("/dev")]
-    r = api.post("/dev/clock", {"advance": "PT1H"})
-    assert r.status in (403, 404) and "advance" not in json.dumps(r.body)
+    template = json.load(open(ROOT / "infra" / "template.json"))["Resources"]
+    unknown = [r["Properties"] for r in template.values() if r.get("Type") == "AWS::ApiGateway::GatewayResponse"
+               and r["Properties"]["ResponseType"] == "MISSING_AUTHENTICATION_TOKEN"]
+    assert [p["StatusCode"] for p in unknown] == ["404"]
+    for stage in ("test", "prod"):
+        gateway = Gateway(app.app, Config(chalice_stage=stage))
+        for method, auth in (("POST", {}), ("POST", {"authorization": "Bearer x.y.z"}), ("GET", {})):
+            r = gateway.handle_request(method, "/dev/clock", {"content-type": "application/json", **auth},
+                                       b'{"advance": "PT1H"}' if method == "POST" else b"")
+            assert r["statusCode"] == 404, (stage, method, auth, r)
+            assert json.loads(r["body"])["error"]["code"] == "not_found"
 
 
 def test_gateway_responses_match_the_template():
@@ -173,3 +193,103 @@ def test_gateway_responses_match_the_template():
             declared[p["ResponseType"]] = (int(p["StatusCode"]), body["error"]["code"])
     assert declared == GATEWAY_RESPONSES
     assert os.path.exists(ROOT / "devstack" / "api.py")
+
+
+# --- the CLI and the make run banner ---------------------------------------------------------------
+
+@functools.cache
+def _dev_app():
+    """A Chalice app with only the dev route, built once: its blueprint can be registered once."""
+    from chalice import Chalice
+
+    from chalicelib.core.http import error_middleware
+
+    local = Chalice("devclock-cli-test")
+    local.register_middleware(error_middleware, "http")  # the app's error format, as on the full app
+    assert devroutes.may_register(devroutes.LOCAL_STAGE)
+    local.register_blueprint(devroutes.bp)
+    return local
+
+
+@pytest.fixture
+def local_api(aws, shared, monkeypatch):
+    """``/dev/clock`` as the local stack serves it, without the rest of the stack: the dev route on a
+    Chalice app behind the stack's own gateway (``devstack.api.Handler``), forwarding to the clock's
+    control endpoint over the shared clock. Yields the API's base URL and the resets asked for."""
+    from chalice.config import Config
+    from chalice.local import LocalDevServer
+
+    from devstack.api import Handler
+
+    resets: list[bool] = []
+    stop = threading.Event()
+    control = devclock.ClockControl(shared, run_due=lambda: 0, reset_state=lambda: resets.append(True))
+    monkeypatch.setenv(devclock.CONTROL_URL_ENV, devclock.serve_control(control, stop))
+    server = LocalDevServer(_dev_app(), Config(chalice_stage=devroutes.LOCAL_STAGE), "127.0.0.1", 0,
+                            handler_cls=Handler)
+    threading.Thread(target=server.server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server.server_address[1]}", resets
+    finally:
+        server.shutdown()
+        stop.set()
+
+
+def _cli(*args: str) -> tuple[int, dict]:
+    run = subprocess.run([sys.executable, "-m", "devstack", "clock", *args], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    return run.returncode, json.loads(run.stdout)
+
+
+@pytest.mark.enable_socket
+def test_cli_shows_advances_and_resets_the_stack_clock(local_api, shared):
+    base, resets = local_api
+    port = base.rsplit(":", 1)[1]
+    code, out = _cli("--port", port, "show")
+    assert code == 0 and abs(out["offset_seconds"]) < 1
+    start = shared.now()
+    code, out = _cli("--port", port, "advance", "2d3h")
+    assert code == 0 and out["timers_fired"] == 0 and "from" in out
+    assert timedelta(days=2, hours=3) <= shared.now() - start < timedelta(days=2, hours=3, seconds=30)
+    assert datetime.fromisoformat(out["now"]) - start > timedelta(days=2, hours=3, seconds=-1)  # whole seconds
+    target = start + timedelta(days=10)
+    code, out = _cli("--port", port, "advance", "--to", target.isoformat())
+    assert code == 0 and shared.now() >= target
+    code, out = _cli("--port", port, "advance", "--to", start.isoformat())  # backwards: refused, unchanged
+    assert code == 1 and "forward" in out["error"]["message"] and shared.now() >= target
+    code, out = _cli("--port", port, "reset")
+    assert code == 0 and out["reset"] is True and resets == [True]
+    assert abs(shared.offset_us()) < 1_000_000
+
+
+def test_cli_without_a_stack_says_how_to_start_one():
+    code, out = _cli("--port", "1", "show")  # nothing listens on port 1
+    assert code == 1 and "make run" in out["error"]
+
+
+@pytest.mark.enable_socket
+def test_the_banner_prints_both_clock_commands_and_they_work(local_api, shared, capsys):
+    """``make run``'s banner shows the CLI and ``POST /dev/clock``; both, as printed, move the clock."""
+    from devstack.__main__ import banner
+
+    base, _ = local_api
+    banner(base, "http://127.0.0.1:5000", "http://127.0.0.1:5001", [("patient", "13900000001", "demo")])
+    printed = capsys.readouterr().out
+    cli = re.search(r"\.venv/bin/python -m devstack clock(.*) advance 2d3h", printed)
+    assert cli, printed
+    curl = re.search(r"curl -s -XPOST (\S+/dev/clock) -H 'Content-Type: application/json' -d '(.+)'", printed)
+    assert curl and curl.group(1) == f"{base}/dev/clock", printed
+    assert "show, reset" in printed and "log in again" in printed
+
+    start = shared.now()
+    code, _out = _cli(*cli.group(1).split(), "advance", "2d3h")
+    assert code == 0 and shared.now() - start >= timedelta(days=2, hours=3)
+    before = shared.now()
+    req = urllib.request.Request(curl.group(1), data=curl.group(2).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert r.status == 200 and json.loads(r.read())["timers_fired"] == 0
+    assert shared.now() - before >= timedelta(hours=49)
+
+    banner("http://127.0.0.1:8000", "m", "s", [])  # the default port needs no --port
+    assert ".venv/bin/python -m devstack clock advance 2d3h" in capsys.readouterr().out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import inspect
 import json
 import os
 import re
@@ -22,7 +23,11 @@ from tests.doctors_support import make_doctor, phone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "clients", "openapi-python-client.yaml")
-TIME_NAME = re.compile(r"(_at|_until|^date|_date|^date_from|^date_to)$")
+TIME_NAME = re.compile(r"((^|_)at|_until|^date|_date|^date_from|^date_to|(?i:time_?stamp))$")
+# WeChat's pay parameters carry epoch seconds as a string, named as WeChat's SDKs name them
+# (OpenSDK PayReq ``timestamp``, JSAPI ``timeStamp``): a date-time format there would be wrong.
+EPOCH_SECONDS = {("WechatAppPayParams", "timestamp"), ("WechatJsapiPayParams", "timeStamp")}
+GENERATED_EPOCH_SECONDS = {("wechat_app_pay_params", "timestamp"), ("wechat_jsapi_pay_params", "time_stamp")}
 
 
 def _walk(node, path=""):
@@ -67,10 +72,14 @@ def test_every_body_is_a_named_schema_and_every_error_is_error():
 
 def test_times_have_formats_enums_are_named_objects_are_typed():
     doc = document()
+    seen_epoch: set[tuple[str, str]] = set()
     for path, node in _walk(doc):
         props = node.get("properties") if isinstance(node.get("properties"), dict) else {}
         for field, schema in props.items():
-            if TIME_NAME.search(field):
+            if (path.rsplit("/", 1)[-1], field) in EPOCH_SECONDS and path.startswith("/components/schemas/"):
+                assert schema.get("type") == "string" and "format" not in schema, f"{path}/{field}"
+                seen_epoch.add((path.rsplit("/", 1)[-1], field))
+            elif TIME_NAME.search(field):
                 formats = {s.get("format") for s in schema.get("anyOf", [schema])} - {None}
                 assert formats & {"date-time", "date"}, f"{path}/{field} has no date-time/date format"
         if "enum" in node:
@@ -78,12 +87,19 @@ def test_times_have_formats_enums_are_named_objects_are_typed():
         if node.get("type") == "object" or "additionalProperties" in node:
             assert node.get("properties") or node.get("additionalProperties") not in (None, True, {}), \
                 f"untyped object at {path}"
+    assert seen_epoch == EPOCH_SECONDS  # the exception names fields that exist
     for _name, op in _operations(doc):
         for _status, resp in op["responses"].items():
             for ct, media in resp.get("content", {}).items():
                 if ct == "image/png":
                     assert media["schema"] == {"type": "string", "format": "binary", "contentMediaType": "image/png"}
                     assert "Accept: image/png" in op["description"]
+                    # declared, so a generator sends it by itself: required, the one value, by default
+                    accept = [p for p in op["parameters"] if p["in"] == "header" and p["name"] == "Accept"]
+                    assert len(accept) == 1 and accept[0]["required"], _name
+                    schema = accept[0]["schema"]
+                    named = doc["components"]["schemas"][schema["allOf"][0]["$ref"].rsplit("/", 1)[1]]
+                    assert named["enum"] == ["image/png"] and schema["default"] == "image/png", _name
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +128,10 @@ class ChaliceTransport(httpx.BaseTransport):
 
     def __init__(self, chalice_client):
         self.chalice = chalice_client
+        self.sent: list[httpx.Request] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
         path = request.url.raw_path.decode()
         headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
         r = self.chalice.http.request(request.method, path, headers=headers, body=request.read() or b"")
@@ -130,11 +148,16 @@ def test_generated_client_has_one_model_per_named_schema(generated):
     maps = sum(1 for _path, node in _walk(doc["components"]) if node.get("type") == "object"
                and not node.get("properties") and node.get("additionalProperties") not in (None, False))
     assert len(models) <= len(named) + maps + 2, sorted(models)
+    seen_epoch = set()
     for p in (package / "models").glob("*.py"):
         text = p.read_text()
         for m in re.finditer(r"^    (\w+): (.+)$", text, re.M):
-            if TIME_NAME.search(m.group(1)):
+            if (p.stem, m.group(1)) in GENERATED_EPOCH_SECONDS:
+                assert m.group(2) == "str", f"{p.stem}.{m.group(1)}: {m.group(2)}"
+                seen_epoch.add((p.stem, m.group(1)))
+            elif TIME_NAME.search(m.group(1)):
                 assert "datetime" in m.group(2) or "date" in m.group(2), f"{p.stem}.{m.group(1)}: {m.group(2)}"
+    assert seen_epoch == GENERATED_EPOCH_SECONDS
 
 
 def test_generated_client_logs_in_and_reads_me(generated, api):
@@ -167,10 +190,15 @@ def test_generated_client_reads_a_png_as_bytes(generated, api):
     live = importlib.import_module("suizhen_client.api.bindings.post_v1_doctor_codes_live")
     qr = importlib.import_module("suizhen_client.api.bindings.get_v1_doctor_codes_code_qr_png")
     doctor = make_doctor(api)
+    transport = ChaliceTransport(api.client)
     client = pkg.AuthenticatedClient(base_url="http://api.test", token=doctor.token,
-                                     httpx_args={"transport": ChaliceTransport(api.client)})
+                                     httpx_args={"transport": transport})
     code = live.sync(client=client)
-    refused = qr.sync_detailed(code=code.code, client=client.with_headers({"Accept": "application/json"}))
-    assert refused.status_code == 400  # what a generator's JSON default gets: the README says to send image/png
-    png = qr.sync(code=code.code, client=client.with_headers({"Accept": "image/png"}))
+    refused = client.get_httpx_client().get(f"/v1/doctor/codes/{code.code}/qr.png",
+                                            headers={"Accept": "application/json"})
+    assert refused.status_code == 400  # what a generator's JSON default would get
+    png = qr.sync(code=code.code, client=client)  # the generated function sends Accept: image/png itself
+    assert transport.sent[-1].headers["accept"] == "image/png"  # not httpx's */*: API Gateway gives base64 text
     assert png.payload.read().startswith(b"\x89PNG\r\n\x1a\n")
+    checkin = importlib.import_module("suizhen_client.api.booking.get_v1_booking_bookings_booking_id_checkin_png")
+    assert inspect.signature(checkin.sync).parameters["accept"].default == "image/png"

@@ -5,7 +5,7 @@ body is a named schema under ``components/schemas`` referenced by ``$ref`` (a pa
 ``ItemPage``); every error answer is the one ``Error`` schema; every enum is a named schema (the
 ``Literal`` aliases of the domains' schema modules keep their names, any other enum is named after
 its model and field); times carry ``format: date-time`` / ``date``; PNG answers are binary
-(``format: binary``, ``contentMediaType: image/png``) and say which ``Accept`` header to send.
+(``format: binary``, ``contentMediaType: image/png``) and declare the ``Accept`` header they need.
 """
 
 from __future__ import annotations
@@ -33,6 +33,20 @@ _STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 4
 BINARY_TYPES = ("image/png",)
 ACCEPT_NOTE = ("Binary answer: send `Accept: {ct}` (API Gateway and `chalice local` return the bytes only to a "
                "request whose Accept header names the type; without it the answer is 400).")
+
+
+def _accept_param(ct: str, defs: dict) -> dict:
+    """The ``Accept`` header a binary route needs, as a parameter so generators send it themselves.
+
+    OpenAPI lets tooling ignore an ``Accept`` parameter, but openapi-python-client (the one the tests
+    generate) sends it. The enum is named (one ``PngAccept`` for every PNG route) and the default sits
+    beside an ``allOf`` of it, not beside a bare ``$ref``, where openapi-python-client drops it and
+    the caller would have to pass the value.
+    """
+    name = _camel(ct.split("/", 1)[1]) + "Accept"
+    defs[name] = {"title": name, "type": "string", "enum": [ct], "description": f"the Accept header {ct} answers need"}
+    return {"name": "Accept", "in": "header", "required": True, "description": ACCEPT_NOTE.format(ct=ct),
+            "schema": {"allOf": [{"$ref": REF.format(model=name)}], "default": ct}}
 
 
 @cache
@@ -171,6 +185,8 @@ def document() -> dict:
                   for n in re.findall(r"{(\w+)}", spec.path)]
         if spec.query is not None:
             params += _query_params(spec.resolve(spec.query), enums, defs)
+        if spec.produces in BINARY_TYPES:
+            params.append(_accept_param(spec.produces, defs))
         if spec.idempotent:
             params.append({"name": "Idempotency-Key", "in": "header", "required": False,
                            "description": "a retry with the same key returns the first answer",

@@ -306,7 +306,7 @@ class AckIn(Request):
 
 class TrendPoint(Response):
     day: int = Field(description="days after the plan's anchor")
-    at: str
+    at: Timestamp
     value: float
 
 
@@ -360,7 +360,7 @@ class ResearchConsentOut(Response):
     profile_id: str
     status: str
     version: str | None
-    at: str | None
+    at: Timestamp | None
 
 
 class ExportOut(Response):
