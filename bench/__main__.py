@@ -19,14 +19,12 @@ warnings.filterwarnings("ignore", "No application metrics to publish")
 from bench.harness import Env, cold_import, load_last, measure, report, save  # noqa: E402
 
 
-def modules() -> list[str]:
+def scenarios():
     import bench
 
-    return [m.name for m in pkgutil.iter_modules(bench.__path__) if m.name not in ("harness", "__main__")]
-
-
-def scenarios(mods: list[str] | None = None):
-    for mod in sorted(mods if mods is not None else modules()):
+    for mod in sorted(m.name for m in pkgutil.iter_modules(bench.__path__)):
+        if mod in ("harness", "__main__"):
+            continue
         yield from getattr(importlib.import_module(f"bench.{mod}"), "SCENARIOS", [])
 
 
@@ -36,16 +34,15 @@ def main(argv: list[str]) -> int:
     argv = [a for a in argv if a != "--no-cold"]
     cold = (last or {}).get("cold_import") if skip_cold else None
     cold = cold or cold_import()
+    env = Env()
     results = []
-    for mod in sorted(modules()):  # a fresh moto per module: the large ones (100,000 doctors, requests) add up
-        chosen = [sc for sc in scenarios([mod]) if not argv or any(a in sc.name for a in argv)]
-        if not chosen:
-            continue
-        env = Env()
-        try:
-            results += [measure(env, sc) for sc in chosen]
-        finally:
-            env.close()
+    try:
+        for sc in scenarios():
+            if argv and not any(a in sc.name for a in argv):
+                continue
+            results.append(measure(env, sc))
+    finally:
+        env.close()
     ok = report(results, cold, last)
     print(f"figures written to {os.path.relpath(save(results, cold, last))} and bench/out/last.json")
     return 0 if ok else 1
