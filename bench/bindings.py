@@ -1,6 +1,6 @@
 """Binding routes: scan of a live code, the doctor's patient list, the patient's doctors."""
 
-from bench.harness import TX, Scenario
+from bench.harness import Scenario
 from tests.bindings_support import visit
 from tests.doctors_support import make_doctor, make_patient
 
@@ -33,7 +33,7 @@ def _scan_prepared(env, st):
 
 SCENARIOS = [
     Scenario("POST /v1/bindings (scan live code → active)", {"TransactWriteItems": 1, "total": 4},
-             _live_code_setup, _scan_prepared, iterations=30, why_over=TX),
+             _live_code_setup, _scan_prepared, iterations=30),
     Scenario("GET /v1/doctor/patients", {"Query": 1, "total": 1}, lambda env: _state,
              lambda env, st: env.api.get("/v1/doctor/patients?limit=20", token=st["doctor"].token).status),
     Scenario("GET /v1/bindings (my doctors)", {"Query": 1, "BatchGetItem": 1, "total": 2}, lambda env: _state,

@@ -1,6 +1,6 @@
 """Booking routes: book a seat (hold + order + outbox) and a doctor's open sessions."""
 
-from bench.harness import TX, Scenario
+from bench.harness import Scenario
 from tests.bindings_support import visit
 from tests.booking_support import session_body
 from tests.doctors_support import make_doctor, make_patient
@@ -36,7 +36,7 @@ def _book(env, st):
 
 SCENARIOS = [
     Scenario("POST /v1/booking/sessions/{id}/book (hold + order + outbox)", {"TransactWriteItems": 2, "total": 3},
-             _setup, _book, iterations=N, why_over=TX),
+             _setup, _book, iterations=N),
     Scenario("GET /v1/doctors/{id}/booking/sessions", {"Query": 1, "total": 1}, lambda env: _state,
              lambda env, st: env.api.get(f"/v1/doctors/{st['doctor'].account_id}/booking/sessions?limit=20",
                                          token=st["patients"][0].token).status),

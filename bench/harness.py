@@ -3,9 +3,14 @@
 For every iteration of a route the harness records the DynamoDB calls the route made (checked
 against the route's call budget on *every* iteration), then replays exactly those calls through
 one long-lived boto3 client: the *floor*, what the route's storage work costs with nothing else
-around it. The route's time over its floor (p50 / p50, measured side by side in one run) is what
-the app adds — botocore clients built per request, serialisation, validation, middleware. A
-route fails above its ``ratio_budget``.
+around it. The route's time over its floor (the median of the iterations' ratios, each call of the
+route paired with its replay right after it) is what the app adds — botocore clients built per
+request, serialisation, validation, middleware. A route fails above its ``ratio_budget``.
+
+A replayed conditional write usually finds the state the route already moved and is refused,
+which on moto is cheaper than the write itself (no item or index written, nothing returned): such
+a call counts in the floor with the time the route's own call took inside botocore instead, or
+every conditional write would inflate its route's ratio.
 """
 
 from __future__ import annotations
@@ -27,8 +32,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_DIR = os.path.join(ROOT, "bench", "out")
 DEFAULT_RATIO_BUDGET = 1.5
 COLD_IMPORT_BUDGET = 1.3
-TX = ("a new botocore client per TransactWriteItems: outbox.transaction() builds a PynamoDB Connection "
-      "each time (issue #10 item 15; the platform engineer's connection reuse fixes it)")
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Scenario:
     why_over: str = ""  # known reason a route is over its ratio budget today (printed, still fails)
     before: Callable[[Any, Any], None] | None = None  # unmeasured preparation before each iteration
     items_budget: int | None = None  # most items a request may read (Query ScannedCount)
+    extra: Callable[[Any], dict] | None = None  # more figures from the scenario's state, after the runs
 
 
 @dataclass
@@ -60,6 +64,10 @@ class Result:
     ratio_budget: float | None = None
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    outside_p50_ms: float = 0.0  # the route's time outside its DynamoDB calls (botocore's own call excluded)
+    floor_in_situ_calls: int = 0  # calls whose replay was refused: the floor took the route's own call time
+    write_units_all_projected: float = 0.0  # the same writes if every index projected ALL attributes
+    items_returned: int = 0  # what the request that read the most items returned
 
 
 class Env:
@@ -117,17 +125,38 @@ def record_ddb_calls():
     def recording(self, operation_name, api_params):
         if self.meta.service_model.service_name != "dynamodb":
             return real(self, operation_name, api_params)
+        t0 = time.perf_counter()
         calls.append((operation_name, json.loads(json.dumps(api_params, default=_raw))))
-        out = real(self, operation_name, api_params)
-        calls.items_read += out.get("ScannedCount", 0)
-        return out
+        t1 = time.perf_counter()
+        try:
+            out = real(self, operation_name, api_params)
+        except Exception:
+            calls.refused.append(True)
+            raise
+        else:
+            calls.refused.append(False)
+            calls.items_read += out.get("ScannedCount", 0)
+            calls.returned += out.get("Count", 0)
+            return out
+        finally:
+            t2 = time.perf_counter()
+            calls.call_ms.append((t2 - t1) * 1000)
+            calls.harness_ms += (t1 - t0) * 1000
 
     with patch.object(botocore.client.BaseClient, "_make_api_call", recording):
         yield calls
 
 
 class _Calls(list):
-    items_read = 0  # ScannedCount of the Queries: what a filter drops is still read
+    """(operation, params) per call, and beside them what each call took and whether it failed."""
+
+    def __init__(self):
+        super().__init__()
+        self.items_read = 0  # ScannedCount of the Queries: what a filter drops is still read
+        self.returned = 0  # Count of the Queries: what they returned
+        self.call_ms: list[float] = []  # each call inside botocore's _make_api_call
+        self.refused: list[bool] = []
+        self.harness_ms = 0.0  # the recording's own copying, taken off the route's time
 
 
 def _raw(value):
@@ -148,18 +177,28 @@ def within(budget: Any, calls: list[str]) -> bool:
     return True
 
 
-def replay(env: Env, calls: list[tuple[str, dict]]) -> float:
-    """The same DynamoDB calls made directly through one reused client; ms."""
+def replay(env: Env, calls: _Calls) -> tuple[float, int]:
+    """The same DynamoDB calls made directly through one reused client: (ms, calls taken in situ).
+
+    A call the route made successfully but whose replay is refused (a conditional write finding
+    the state already moved) did less work than the route's call: it counts with the route's own
+    call time instead (measured inside botocore, so nothing the app does around it is included)."""
     from botocore import xform_name
     from botocore.exceptions import ClientError
 
-    t = time.perf_counter()
-    for op, params in calls:
+    total, in_situ = 0.0, 0
+    for i, (op, params) in enumerate(calls):
+        t = time.perf_counter()
         try:
             getattr(env.direct, xform_name(op))(**params)
+            total += (time.perf_counter() - t) * 1000
         except ClientError:
-            pass  # a replayed conditional write is refused; DynamoDB did the same work to refuse it
-    return (time.perf_counter() - t) * 1000
+            if calls.refused[i]:
+                total += (time.perf_counter() - t) * 1000  # refused both times: the same work
+            else:
+                total += calls.call_ms[i]
+                in_situ += 1
+    return total, in_situ
 
 
 # --- write units (what DynamoDB would bill for the writes, tables and indexes) ----------------
@@ -218,10 +257,12 @@ def _updated_names(p: dict) -> set[str]:
     return {v for k, v in names.items() if k in expr}
 
 
-def write_units(env: Env, calls: list[tuple[str, dict]]) -> float:
+def write_units(env: Env, calls: list[tuple[str, dict]], all_projected: bool = False) -> float:
     """Write units of the calls' writes: 1 per KB of item per table write (2 inside a transaction),
     plus for each GSI the write touches (a projected or key attribute changed) 1 per KB of the
-    projected entry, twice when the index key changed (old entry deleted, new one put)."""
+    projected entry, twice when the index key changed (old entry deleted, new one put).
+    ``all_projected``: as if every GSI projected ALL attributes (what the inbox indexes did before
+    their projections were cut to what the lists show), for the before/after in the report."""
     total = 0.0
     for table_name, key, put_item, changed, transactional in _writes(calls):
         image = put_item
@@ -234,7 +275,7 @@ def write_units(env: Env, calls: list[tuple[str, dict]]) -> float:
                 continue
             proj = gsi["Projection"]
             table_keys = {k["AttributeName"] for k in env.table(table_name)["KeySchema"]}
-            if proj["ProjectionType"] == "ALL":
+            if proj["ProjectionType"] == "ALL" or all_projected:
                 projected = None
             else:
                 projected = keys | table_keys | set(proj.get("NonKeyAttributes", []))
@@ -253,7 +294,10 @@ def measure(env: Env, sc: Scenario) -> Result:
     times: list[float] = []
     floors: list[float] = []
     units: list[float] = []
-    most_read = 0
+    units_all: list[float] = []
+    outside: list[float] = []
+    in_situ = 0
+    most_read = returned = 0
     calls_seen: list[str] = []
     notes: list[str] = []
     ok = True
@@ -263,7 +307,9 @@ def measure(env: Env, sc: Scenario) -> Result:
         with record_ddb_calls() as calls:
             t = time.perf_counter()
             status = sc.run(env, state)
-            times.append((time.perf_counter() - t) * 1000)
+            took = (time.perf_counter() - t) * 1000 - calls.harness_ms
+        times.append(took)
+        outside.append(took - sum(calls.call_ms))
         ops = [op for op, _ in calls]
         if i == 0:
             calls_seen = ops
@@ -275,24 +321,34 @@ def measure(env: Env, sc: Scenario) -> Result:
             notes.append(f"iteration {i}: {len(ops)} calls {','.join(ops)} over budget")
             ok = False
             break
-        most_read = max(most_read, calls.items_read)
+        if calls.items_read >= most_read:
+            most_read, returned = calls.items_read, calls.returned
         if sc.items_budget is not None and calls.items_read > sc.items_budget:
             notes.append(f"iteration {i}: read {calls.items_read} items (budget {sc.items_budget})")
             ok = False
             break
         units.append(write_units(env, calls))
-        floors.append(replay(env, calls))
+        units_all.append(write_units(env, calls, all_projected=True))
+        floor_ms, n = replay(env, calls)
+        floors.append(floor_ms)
+        in_situ = max(in_situ, n)
     p50 = statistics.median(times)
     q = statistics.quantiles(times, n=20) if len(times) >= 2 else [times[0]] * 19
     floor = statistics.median(floors) if floors else 0.0
-    ratio = p50 / floor if floor > 0 and calls_seen else 0.0  # no DynamoDB call: no floor to compare
+    # the median of each iteration's time over its own replay, measured back to back: a burst of load
+    # on a shared machine hits both halves of a pair alike (p50 / p50 would pair unrelated moments)
+    pairs = zip(times[:len(floors)], floors, strict=True)
+    ratio = statistics.median(t / f for t, f in pairs if f > 0) if calls_seen and floor > 0 else 0.0
+    out_p50 = statistics.median(outside) if outside else 0.0
     if sc.ratio_budget is not None and calls_seen and ratio > sc.ratio_budget:
         ok = False
-        notes.append(f"{ratio:.2f}× its DynamoDB time (budget {sc.ratio_budget}×)"
-                     + (f": {sc.why_over}" if sc.why_over else ""))
-    return Result(sc.name, calls_seen, p50, q[18], floor, ratio, statistics.median(units) if units else 0.0,
-                  most_read, ok,
-                  sc.budget, sc.ratio_budget, notes)
+        notes.append(f"{ratio:.2f}× its DynamoDB time (budget {sc.ratio_budget}×): {out_p50:.1f} ms outside its "
+                     f"DynamoDB calls, {p50 - out_p50:.1f} ms in them against a floor of {floor:.1f} ms"
+                     + (f"; {sc.why_over}" if sc.why_over else ""))
+    med = statistics.median
+    return Result(sc.name, calls_seen, p50, q[18], floor, ratio, med(units) if units else 0.0, most_read, ok,
+                  sc.budget, sc.ratio_budget, notes, sc.extra(state) if sc.extra and ok else {},
+                  out_p50, in_situ, med(units_all) if units_all else 0.0, returned)
 
 
 def cold_import(pairs: int = 9) -> dict:
@@ -353,26 +409,47 @@ def _delta(now: float, before: float | None) -> str:
     return f"{(now - before) / before * 100:+.0f}%"
 
 
+COMPARED = {"calls": "calls", "write_units": "WU", "write_units_all_projected": "WU if ALL projected",
+            "items_read": "items read", "items_returned": "items returned", "budget": "budget",
+            "ratio_budget": "ratio budget"}  # besides the ratio, which has its own column
+
+
+def changes(r: Result, was: dict) -> list[str]:
+    """Every recorded figure of the route that differs from the last run, except the times."""
+    now = asdict(r)
+    out = []
+    for key, label in COMPARED.items():
+        if key in was and was[key] != now[key]:
+            fmt = (lambda v: ",".join(v)) if key == "calls" else (lambda v: json.dumps(v, ensure_ascii=False))
+            out.append(f"{label} {fmt(was[key])} → {fmt(now[key])}")
+    return out
+
+
 def report(results: list[Result], cold: dict, last: dict | None) -> bool:
     prev = {r["name"]: r for r in (last or {}).get("routes", [])}
-    print(f"{'route':58} {'calls':>5} {'budget':>28} {'p50 ms':>7} {'floor':>6} {'ratio':>6} {'WU':>4} {'read':>5} "
-          f"{'vs last':>8}  ok")
+    print(f"{'route':58} {'calls':>5} {'budget':>28} {'p50 ms':>7} {'floor':>6} {'ratio':>6} {'outside':>7} "
+          f"{'WU':>4} {'WU·ALL':>6} {'read':>5} {'ret':>4} {'vs last':>8}  ok")
     all_ok = True
     for r in results:
         budget = "" if r.budget is None else json.dumps(r.budget, separators=(",", ":")).replace('"', "")
         was = prev.get(r.name, {})
         print(f"{r.name:58} {len(r.calls):>5} {budget:>28} {r.p50_ms:7.2f} {r.floor_p50_ms:6.2f} "
-              f"{(f'{r.ratio:6.2f}' if r.ratio else '-'):>6} "
-              f"{r.write_units:4.0f} {r.items_read:5d} {_delta(r.ratio, was.get('ratio')):>8}  {'yes' if r.ok else 'NO'}  "
-              f"{' '.join(r.notes)}")
-        if was and was.get("calls") != r.calls:
-            print(f"{'':58} calls changed since last run: {','.join(was.get('calls', []))} → {','.join(r.calls)}")
+              f"{(f'{r.ratio:6.2f}' if r.ratio else '-'):>6} {r.outside_p50_ms:7.2f} "
+              f"{r.write_units:4.0f} {r.write_units_all_projected:6.0f} {r.items_read:5d} {r.items_returned:4d} "
+              f"{_delta(r.ratio, was.get('ratio')):>8}  {'yes' if r.ok else 'NO'}  {' '.join(r.notes)}")
+        if was and (diff := changes(r, was)):
+            print(f"{'':58} since last run: {'; '.join(diff)}")
         all_ok &= r.ok
     cold_ok = cold["ratio"] <= cold["budget"]
     last_cold = (last or {}).get("cold_import", {}).get("ratio")
     print(f"\ncold import (paired, interleaved): bare stack {cold['bare_ms']:.0f} ms, app {cold['app_ms']:.0f} ms, "
           f"median ratio {cold['ratio']:.2f} (budget {cold['budget']:.2f}) {_delta(cold['ratio'], last_cold)} "
           f"{'yes' if cold_ok else 'NO'}")
+    print("columns: floor = p50 of the same DynamoDB calls through one reused client; ratio = median over "
+          "the iterations of route time / its replay; outside = p50 ms "
+          "outside the DynamoDB calls; WU = write units per request, WU·ALL = the same writes if every index "
+          "projected ALL; read / ret = items the heaviest request read / returned; vs last = change of the ratio")
     if last:
-        print(f"(compared with the run of {last.get('at')})")
+        print(f"(compared with the run of {last.get('at')}: the ratio in 'vs last', every other figure but the "
+              f"times on a 'since last run' line when it changed)")
     return all_ok and cold_ok

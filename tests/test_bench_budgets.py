@@ -17,6 +17,7 @@ PROMISES = {
     r"create order (\d+)": "payments.create_order (service)",
     r"valid callback (\d+)": "POST /v1/payments/wechat/notify (valid)",
     r"send (\d+)": "POST /v1/conversations/{id}/messages (text)",
+    r"mark read (\d+)": "POST /v1/conversations/{id}/read (doctor, after a new message)",
     r"list messages (\d+) Query": "GET /v1/conversations/{id}/messages",
     r"inbox (\d+) Query": "GET /v1/conversations (doctor inbox)",
     r"book (\d+)": "POST /v1/booking/sessions/{id}/book (hold + order + outbox)",

@@ -246,6 +246,25 @@ def test_budgets(api, chat):
     assert calls == ["Query"]
 
 
+def test_mark_read_uses_what_its_update_returns(api, chat):
+    """A marker that moves: the read and the conditional update (whose ALL_NEW answer is the
+    result, no third read); nothing to move: the read alone."""
+    _, doctor, alice, _, conv = chat
+    say(api, alice, conv, "一")
+    with count_ddb_calls() as calls:
+        r = api.post(f"/v1/conversations/{conv}/read", token=doctor.token)
+    assert r.status == 200 and r.body["unread"] == 0 and r.body["read_seq"] == 2, r.body
+    assert calls == ["GetItem", "UpdateItem"]
+    with count_ddb_calls() as calls:
+        r = api.post(f"/v1/conversations/{conv}/read", token=doctor.token)
+    assert r.body == {"conversation_id": conv, "read_seq": 2, "unread": 0}
+    assert calls == ["GetItem"]
+    say(api, doctor, conv, "二")
+    assert api.get(f"/v1/conversations/{conv}", token=alice.token).body["unread"] == 1  # her own message moved her marker
+    assert api.post(f"/v1/conversations/{conv}/read", token=alice.token).body["unread"] == 0
+    assert api.get(f"/v1/conversations/{conv}", token=alice.token).body["unread"] == 0
+
+
 def test_authorization_matrix(api, chat):
     admin, doctor, alice, bob, conv = chat
     other_doctor = make_doctor(api, admin, name="钱医生")

@@ -115,17 +115,24 @@ def list_messages(caller, conversation_id: str, limit: int | None, cursor: str |
 
 
 def mark_read(caller, conversation_id: str) -> ReadMarker:
-    """Move the caller's read marker to the latest message they could have seen; never backwards."""
+    """Move the caller's read marker to the latest message they could have seen; never backwards.
+
+    Nothing to move: the consistent read answers (1 call). Otherwise the conditional update
+    returns the item as it left it (2 calls); only when a concurrent read moved the marker past
+    ours is the item read again."""
     conv = get_conversation(caller, conversation_id, consistent=True)
     me = side(caller, conv)
     attr = Conversation.doctor_read_seq if me == "doctor" else Conversation.patient_read_seq
     seq = int(conv.seq)
-    try:
-        Conversation(conversation_id).update(actions=[attr.set(seq)], condition=attr < seq)
-    except UpdateError:
-        pass  # already at or past it
-    fresh = Conversation.get(conversation_id, consistent_read=True)
-    read = int(fresh.doctor_read_seq if me == "doctor" else fresh.patient_read_seq)
+    fresh = conv
+    if int(getattr(conv, attr.attr_name)) < seq:
+        marker = Conversation(conversation_id)
+        try:
+            marker.update(actions=[attr.set(seq)], condition=attr < seq)  # the item as written (ALL_NEW)
+            fresh = marker
+        except UpdateError:  # a concurrent read moved it further
+            fresh = Conversation.get(conversation_id, consistent_read=True)
+    read = int(getattr(fresh, attr.attr_name))
     return ReadMarker(conversation_id=conversation_id, read_seq=read, unread=max(int(fresh.seq) - read, 0))
 
 
