@@ -11,10 +11,12 @@ cores. Ends with one line ``N passed, N failed, N skipped`` and exits non-zero i
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -26,9 +28,16 @@ SLOW_FIRST = ["tests/test_followup.py", "tests/e2e", "tests/test_booking.py", "t
 GROUP = 6
 
 
+# Every consumer runs twice on every message the tests deliver, and a second run that changes a
+# table fails its test (tests/support.py::OutboxDrain); each process lists the types it checked.
+IDEMPOTENCY_LOG = tempfile.mkdtemp(prefix="suizhen-idempotency-")
+ENV = {**os.environ, "SUIZHEN_DRAIN_TWICE": "1", "SUIZHEN_IDEMPOTENCY_LOG": IDEMPOTENCY_LOG}
+
+
 def run(group: list[str]) -> tuple[str, int, str, float]:
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "pytest", *group, *ROOT_ARGS], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "pytest", *group, *ROOT_ARGS], capture_output=True, text=True,
+                          env=ENV)
     return " ".join(group), proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
 
 
@@ -55,11 +64,32 @@ def main() -> int:
                 bad.append(group)
                 crashed += 0 if counts["failed"] or counts["error"] else 1  # died before pytest's summary
                 print(out[-8000:], flush=True)
+    missing = unchecked_event_types()
+    if missing and not ROOT_ARGS:  # a partial run (-k …) need not deliver every type
+        bad.append("idempotency")
+        crashed += 1
+        print("subscribed event types no test delivered twice: " + ", ".join(missing), flush=True)
     failed = totals["failed"] + totals["error"] + crashed
     if bad:
         print("failed files: " + ", ".join(bad), flush=True)
     print(f"{totals['passed']} passed, {failed} failed, {totals['skipped']} skipped", flush=True)
     return 1 if bad else 0
+
+
+def unchecked_event_types() -> list[str]:
+    """The deployed subscriptions' event types that no test process delivered twice."""
+    checked: set[str] = set()
+    subscribed: set[str] = set()
+    for path in glob.glob(os.path.join(IDEMPOTENCY_LOG, "*.json")):
+        with open(path) as f:
+            log = json.load(f)
+        checked.update(log["checked"])
+        subscribed.update(log["subscribed"])
+    if not subscribed:
+        return ["(no test process recorded any delivery)"]
+    print(f"idempotency: {len(subscribed & checked)} of {len(subscribed)} subscribed event types delivered twice",
+          flush=True)
+    return sorted(subscribed - checked)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,11 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from tests.payments_support import wxpay  # noqa: E402,F401  (the sandbox WeChat Pay fixture, for every module)
-from tests.support import ApiClient, OutboxDrain  # noqa: E402
+from tests.support import ApiClient, OutboxDrain, record_idempotency_checked  # noqa: E402
+
+
+def pytest_sessionfinish(session, exitstatus):
+    record_idempotency_checked()
 
 
 def seed_secrets(ssm, stage: str = "test") -> None:

@@ -114,6 +114,7 @@ def test_critical_set_is_small_and_exact():
     ("order.paid", "payer_account_id", {"inbox", "push"}),
     ("order.refunded", "payer_account_id", {"inbox", "push", "sms"}),
     ("doctor.verified", "doctor_id", {"inbox", "push", "sms"}),
+    ("doctor.rejected", "doctor_id", {"inbox", "push"}),
 ])
 def test_each_event_reaches_its_recipient_on_its_channels(api, people, drain, fake, event_type, recipient_field,
                                                           channels):
