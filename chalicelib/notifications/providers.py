@@ -1,7 +1,8 @@
 """Channel adapters, each behind one small interface, chosen by configuration.
 
 - push: ``send_push(provider, token, title, text, extras, *, critical)`` for JPush (the ``jpush``
-  SDK), APNs (token auth with the .p8 key, ES256 JWT) and FCM (HTTP v1, service-account token);
+  SDK), APNs (HTTP/2 through ``httpx[http2]``, token auth with the .p8 key, ES256 JWT by PyJWT)
+  and FCM (HTTP v1, service-account token);
 - SMS: ``send_sms(phone, key, params, text=)`` for Aliyun (SendSms, signed RPC) and Tencent
   Cloud (the ``tencentcloud-sdk-python-sms`` SDK) with approved template ids and parameters;
   ``sns``/``console`` remain for tests and the dev stack (AWS China has no SNS SMS);
@@ -166,15 +167,18 @@ def _jpush(token: str, title: str, text: str, extras: dict, critical: bool) -> s
 
 
 _apns_jwt: dict[str, tuple[float, str]] = {}
+_apns_clients: dict[tuple[str, float], Any] = {}
+APNS_SANDBOX = "https://api.sandbox.push.apple.com"
+APNS_MAX_PAYLOAD = 4096  # bytes, Apple's limit for an alert
 
 
-def _apns_token(cfg: dict) -> str:
+def _apns_token(cfg: dict, *, fresh: bool = False) -> str:
     """APNs provider token: ES256 over {iss: team, iat}, kid = key id; reused 50 minutes
     (Apple refuses one renewed more often than every 20 minutes or older than an hour)."""
     import jwt
 
     hit = _apns_jwt.get(cfg["key_id"])
-    if hit and hit[0] > time.time():
+    if hit and hit[0] > time.time() and not fresh:
         return hit[1]
     token = jwt.encode({"iss": cfg["team_id"], "iat": int(time.time())}, cfg["p8"], algorithm="ES256",
                        headers={"kid": cfg["key_id"]})
@@ -182,23 +186,62 @@ def _apns_token(cfg: dict) -> str:
     return token
 
 
+def _apns_base(cfg: dict) -> str:
+    if get_settings().provider_base_url:
+        return base_url("apns")
+    return APNS_SANDBOX if cfg.get("environment") == "development" else DEFAULT_URLS["apns"]
+
+
+def _apns_client(base: str):
+    """One HTTP/2 connection per warm function, kept open as Apple asks (``http1=False``: HTTP/2
+    only — ALPN ``h2`` over TLS to Apple, prior knowledge over plain HTTP to the local fake)."""
+    import httpx
+
+    key = (base, _timeout())
+    client = _apns_clients.get(key)
+    if client is None:
+        client = _apns_clients[key] = httpx.Client(base_url=base, http1=False, http2=True, timeout=_timeout())
+    return client
+
+
+def _apns_drop_client(base: str) -> None:
+    client = _apns_clients.pop((base, _timeout()), None)
+    if client is not None:
+        client.close()
+
+
 def _apns(token: str, title: str, text: str, extras: dict, critical: bool) -> str:
+    """One POST /3/device/<token> over HTTP/2 (httpx + h2). 200 → the apns-id; 400 BadDeviceToken,
+    410 Unregistered/ExpiredToken, DeviceTokenNotForTopic → the device is disabled; an expired or
+    refused provider token is renewed and tried once more at once; 429 and 5xx are retried later
+    on the timers; anything else is refused for good."""
+    import httpx
+
     cfg = provider_config("apns")
     body = json.dumps({"aps": {"alert": {"title": title, "body": text}, "sound": "default",
                                "interruption-level": "time-sensitive" if critical else "active"},
                        **extras}, ensure_ascii=False).encode()
-    headers = {"authorization": f"bearer {_apns_token(cfg)}", "apns-topic": cfg["topic"],
-               "apns-push-type": "alert", "apns-priority": "10", "apns-expiration": "0",
-               "content-type": "application/json"}
-    status, resp_headers, raw = _http("POST", f"{base_url('apns')}/3/device/{token}", body, headers)
-    if status == 200:
-        return resp_headers.get("apns-id", "")
-    reason = _json(raw).get("reason", str(status))
-    if status == 410 or reason in ("BadDeviceToken", "Unregistered", "DeviceTokenNotForTopic"):
+    if len(body) > APNS_MAX_PAYLOAD:
+        raise Rejected("apns_PayloadTooLarge")
+    base = _apns_base(cfg)
+    for fresh in (False, True):
+        headers = {"authorization": f"bearer {_apns_token(cfg, fresh=fresh)}", "apns-topic": cfg["topic"],
+                   "apns-push-type": "alert", "apns-priority": "10", "apns-expiration": "0",
+                   "content-type": "application/json"}
+        try:
+            resp = _apns_client(base).post(f"/3/device/{token}", content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            _apns_drop_client(base)  # a broken connection is not reused
+            raise Transient("apns_network", type(exc).__name__) from None
+        if resp.status_code == 200:
+            return resp.headers.get("apns-id", "")
+        reason = _json(resp.content).get("reason", str(resp.status_code))
+        if resp.status_code == 403 and reason in ("ExpiredProviderToken", "InvalidProviderToken") and not fresh:
+            continue
+        break
+    status = resp.status_code
+    if status == 410 or reason in ("BadDeviceToken", "Unregistered", "ExpiredToken", "DeviceTokenNotForTopic"):
         raise InvalidToken(f"apns_{reason}")
-    if reason in ("ExpiredProviderToken", "InvalidProviderToken"):
-        _apns_jwt.pop(cfg["key_id"], None)
-        raise Transient(f"apns_{reason}")
     if status in (429, 500, 503):
         raise Transient(f"apns_{reason}")
     raise Rejected(f"apns_{reason}")
