@@ -7,12 +7,15 @@ checked against the dev key, older than an hour → 403 ``ExpiredProviderToken``
 port, prior knowledge instead of TLS ALPN; APNs over HTTP/1.1 answers 505), FCM HTTP v1
 (``POST /token``, ``POST /v1/projects/<p>/messages:send``), Aliyun SMS (``POST /`` form
 ``Action=SendSms``), Tencent Cloud SMS (``POST /`` with ``X-TC-Action: SendSms``)
-and the WeChat subscribe-message API (``GET /cgi-bin/token``,
+and the WeChat mini-program API (``GET /cgi-bin/token``, ``GET /sns/jscode2session`` — a code
+is single use and lives 5 minutes: 40029 unknown or expired, 40163 used —,
 ``POST /cgi-bin/message/subscribe/send``, field limits checked: 47003).
 
 Control:
 - ``GET /_fake/received[?provider=jpush]`` — what it received, oldest first;
 - ``DELETE /_fake/received`` — forget it;
+- ``POST /_fake/wechat/code {"openid": "o…"}`` → ``{"code"}``: what ``wx.login()`` gives that
+  WeChat user in the mini-program (the code to send to ``POST /v1/wechat/subscriptions``);
 - ``POST /_fake/fail {"provider": "jpush", "mode": "5xx" | "timeout" | "invalid_token" | "quota" |
   "no_grant", "times": 1}`` — the next ``times`` requests to that provider fail that way (APNs
   also ``bad_token`` → 400 BadDeviceToken and ``expired_token`` → 403 ExpiredProviderToken;
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import socket
 import threading
 import time
@@ -43,6 +47,7 @@ class FakeState:
         self.failures: dict[str, list[str]] = {}
         self.timeout_s = 6.0
         self.seq = 0
+        self.wx_codes: dict[str, tuple[str, float | None]] = {}  # code → (openid, issued at; None once used)
 
     def record(self, provider: str, path: str, body) -> int:
         with self.lock:
@@ -104,6 +109,8 @@ class Handler(BaseHTTPRequestHandler):
             if not q.get("appid") or not q.get("secret"):
                 return self._send(200, {"errcode": 41002, "errmsg": "appid missing"})
             return self._send(200, {"access_token": "fake-wx-token", "expires_in": 7200})
+        if url.path == "/sns/jscode2session":
+            return self._wx_session(q)
         return self._send(404, {"error": "unknown path"})
 
     def do_DELETE(self):
@@ -124,6 +131,14 @@ class Handler(BaseHTTPRequestHandler):
             with self.state.lock:
                 self.state.failures.setdefault(spec["provider"], []).extend([spec.get("mode", "5xx")] * int(spec.get("times", 1)))
             return self._send(200, {"ok": True})
+        if url.path == "/_fake/wechat/code":
+            openid = str(json.loads(raw or b"{}").get("openid") or "")
+            if not re.fullmatch(r"[A-Za-z0-9_\-]{6,64}", openid):
+                return self._send(400, {"error": "openid is 6-64 letters, digits, _ or -"})
+            code = secrets.token_hex(16)
+            with self.state.lock:
+                self.state.wx_codes[code] = (openid, time.time())
+            return self._send(200, {"code": code})
         if url.path == "/v3/push":
             return self._jpush(raw)
         if url.path.startswith("/3/device/"):
@@ -199,6 +214,25 @@ class Handler(BaseHTTPRequestHandler):
             {"SerialNo": str(seq), "PhoneNumber": (body.get("PhoneNumberSet") or [""])[0], "Fee": 1,
              "SessionContext": "", "Code": code, "Message": "send success" if code == "Ok" else code,
              "IsoCode": "CN"}], "RequestId": str(seq)}})
+
+    def _wx_session(self, q: dict):
+        if q.get("appid") != "wxfakeappid" or not q.get("secret"):
+            return self._send(200, {"errcode": 40013, "errmsg": "invalid appid"})
+        if q.get("grant_type") != "authorization_code" or not q.get("js_code"):
+            return self._send(200, {"errcode": 41008, "errmsg": "missing code"})
+        mode = self._fail("wechat")
+        if mode in ("5xx", "timeout"):
+            return self._send(200, {"errcode": -1, "errmsg": "system error"})
+        if mode == "quota":
+            return self._send(200, {"errcode": 45011, "errmsg": "api minute-quota reach limit"})
+        with self.state.lock:
+            hit = self.state.wx_codes.get(q["js_code"])
+            if hit and hit[1] is not None and hit[1] > time.time() - 300:
+                self.state.wx_codes[q["js_code"]] = (hit[0], None)
+                return self._send(200, {"openid": hit[0], "session_key": secrets.token_urlsafe(16)})
+        if hit and hit[1] is None:
+            return self._send(200, {"errcode": 40163, "errmsg": "code been used"})
+        return self._send(200, {"errcode": 40029, "errmsg": "invalid code"})
 
     def _wechat(self, q: dict, raw: bytes):
         if q.get("access_token") != "fake-wx-token":
@@ -387,7 +421,9 @@ def start_dev(ssm, stage: str, env: dict) -> str:
     env["SUIZHEN_PROVIDER_BASE_URL"] = os.environ["SUIZHEN_PROVIDER_BASE_URL"] = url
     get_settings.cache_clear()
     print(f"[devstack] fake push/SMS/WeChat providers on {url}: what they received: curl -s {url}/_fake/received ; "
-          f"make one fail: curl -s -XPOST {url}/_fake/fail -d '{{\"provider\": \"jpush\", \"mode\": \"5xx\"}}'",
+          f"make one fail: curl -s -XPOST {url}/_fake/fail -d '{{\"provider\": \"jpush\", \"mode\": \"5xx\"}}' ; "
+          f"a wx.login() code for POST /v1/wechat/subscriptions: "
+          f"curl -s -XPOST {url}/_fake/wechat/code -d '{{\"openid\": \"oDemoUser01\"}}'",
           flush=True)
     return url
 

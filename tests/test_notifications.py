@@ -15,7 +15,7 @@ from chalicelib.notifications import delivery, rules
 from chalicelib.notifications.models import Delivery, Device
 from tests.bindings_support import bind, visit
 from tests.doctors_support import make_admin, make_doctor, make_patient
-from tests.notify_support import fail, fake_providers, received, stop_pointing
+from tests.notify_support import fail, fake_providers, received, stop_pointing, wx_code
 from tests.support import count_ddb_calls
 
 pytestmark = pytest.mark.enable_socket  # the fake providers listen on a loopback port
@@ -443,7 +443,7 @@ def test_sms_quota_per_number_per_template_per_day(api, people, drain, fake, mon
 
 def test_wechat_grant_counted_no_send_without_one(api, people, drain, fake):
     _, doctor, alice = people
-    r = api.post("/v1/wechat/subscriptions", {"openid": "oUser123456", "template_ids": ["WX_BOOKING"]},
+    r = api.post("/v1/wechat/subscriptions", {"code": wx_code(fake, "oUser123456"), "template_ids": ["WX_BOOKING"]},
                  token=alice.token)
     assert r.status == 200 and r.body["items"] == [{"template_id": "WX_BOOKING", "remaining": 1}]
     emit("booking.confirmed", {**SAMPLE, "account_id": alice.account_id, "booking_id": "BK1"})
@@ -454,12 +454,49 @@ def test_wechat_grant_counted_no_send_without_one(api, people, drain, fake):
     sent = received(fake, "wechat")
     assert len(sent) == 1 and sent[0]["body"]["touser"] == "oUser123456" and sent[0]["body"]["template_id"] == "WX_BOOKING"
     # WeChat itself says no grant (43101): not sent, and the count goes to 0
-    api.post("/v1/wechat/subscriptions", {"openid": "oUser123456", "template_ids": ["WX_BOOKING"]}, token=alice.token)
+    api.post("/v1/wechat/subscriptions", {"code": wx_code(fake, "oUser123456"), "template_ids": ["WX_BOOKING"]},
+             token=alice.token)
     fail(fake, "wechat", "no_grant")
     emit("booking.confirmed", {**SAMPLE, "account_id": alice.account_id, "booking_id": "BK3"})
     drain()
     wx = [d for d in Delivery.by_account.query(alice.account_id) if d.channel == "wechat"]
     assert [d.reason for d in wx].count("no_grant") == 2
+
+
+def test_the_openid_comes_from_wechat_for_the_code_never_from_the_client(api, people, drain, fake):
+    _, doctor, alice = people
+    bob = make_patient(api)
+    # a client naming an openid is refused: the field does not exist
+    r = api.post("/v1/wechat/subscriptions", {"openid": "oVictim0001", "template_ids": ["WX_BOOKING"]},
+                 token=bob.token)
+    assert r.status == 400, r.body
+    code = wx_code(fake, "oAlice00001")
+    assert api.post("/v1/wechat/subscriptions", {"code": code, "template_ids": ["WX_BOOKING"]},
+                    token=alice.token).status == 200
+    # the same code again (or by someone else) is refused by WeChat: 422, nothing recorded for bob
+    for user in (alice, bob):
+        r = api.post("/v1/wechat/subscriptions", {"code": code, "template_ids": ["WX_BOOKING"]}, token=user.token)
+        assert r.status == 422 and r.error_code == "wechat_code_invalid", r.body
+    r = api.post("/v1/wechat/subscriptions", {"code": "neverissued0001", "template_ids": ["WX_BOOKING"]},
+                 token=bob.token)
+    assert r.status == 422 and r.error_code == "wechat_code_invalid"
+    fail(fake, "wechat", "5xx")
+    r = api.post("/v1/wechat/subscriptions", {"code": wx_code(fake, "oBob0000001"), "template_ids": ["WX_BOOKING"]},
+                 token=bob.token)
+    assert r.status == 503 and r.error_code == "wechat_unavailable"
+    fail(fake, "wechat", "quota")
+    r = api.post("/v1/wechat/subscriptions", {"code": wx_code(fake, "oBob0000001"), "template_ids": ["WX_BOOKING"]},
+                 token=bob.token)
+    assert r.status == 429 and r.error_code == "wechat_rate_limited"
+    for bad in ("short", "has space 0001", "x" * 129):
+        r = api.post("/v1/wechat/subscriptions", {"code": bad, "template_ids": ["WX_BOOKING"]}, token=bob.token)
+        assert r.status == 400, bad
+    # the message goes to the openid WeChat named for alice's code
+    emit("booking.confirmed", {**SAMPLE, "account_id": alice.account_id, "booking_id": "BK1"})
+    emit("booking.confirmed", {**SAMPLE, "account_id": bob.account_id, "booking_id": "BK2"})
+    drain()
+    assert [m["body"]["touser"] for m in received(fake, "wechat")] == ["oAlice00001"]
+    assert [d.reason for d in Delivery.by_account.query(bob.account_id) if d.channel == "wechat"] == ["no_grant"]
 
 
 # --- stale, digests, fan-out -----------------------------------------------------------------

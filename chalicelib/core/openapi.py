@@ -28,7 +28,8 @@ REF = "#/components/schemas/{model}"
 _STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Invalid request",
                 401: "Missing, invalid or expired token", 415: "Unsupported Content-Type",
                 403: "Wrong role", 404: "Not found (or not yours)",
-                409: "State conflict", 413: "Body too large", 422: "Rule violated", 429: "Rate limited"}
+                409: "State conflict", 413: "Body too large", 422: "Rule violated", 429: "Rate limited",
+                503: "A provider did not answer; retry later"}
 
 BINARY_TYPES = ("image/png",)
 ACCEPT_NOTE = ("Binary answer: send `Accept: {ct}` (API Gateway and `chalice local` return the bytes only to a "

@@ -194,13 +194,14 @@ def _apns_base(cfg: dict) -> str:
 
 def _apns_client(base: str):
     """One HTTP/2 connection per warm function, kept open as Apple asks (``http1=False``: HTTP/2
-    only — ALPN ``h2`` over TLS to Apple, prior knowledge over plain HTTP to the local fake)."""
-    import httpx
+    only — ALPN ``h2`` over TLS to Apple, prior knowledge over plain HTTP to the local fake).
+    ``httpcore`` (httpx's transport, without httpx and anyio: the zip stays under 10 MB)."""
+    import httpcore
 
     key = (base, _timeout())
     client = _apns_clients.get(key)
     if client is None:
-        client = _apns_clients[key] = httpx.Client(base_url=base, http1=False, http2=True, timeout=_timeout())
+        client = _apns_clients[key] = httpcore.ConnectionPool(http1=False, http2=True, max_connections=1)
     return client
 
 
@@ -211,11 +212,11 @@ def _apns_drop_client(base: str) -> None:
 
 
 def _apns(token: str, title: str, text: str, extras: dict, critical: bool) -> str:
-    """One POST /3/device/<token> over HTTP/2 (httpx + h2). 200 → the apns-id; 400 BadDeviceToken,
+    """One POST /3/device/<token> over HTTP/2 (httpcore + h2). 200 → the apns-id; 400 BadDeviceToken,
     410 Unregistered/ExpiredToken, DeviceTokenNotForTopic → the device is disabled; an expired or
     refused provider token is renewed and tried once more at once; 429 and 5xx are retried later
     on the timers; anything else is refused for good."""
-    import httpx
+    import httpcore
 
     cfg = provider_config("apns")
     body = json.dumps({"aps": {"alert": {"title": title, "body": text}, "sound": "default",
@@ -227,19 +228,24 @@ def _apns(token: str, title: str, text: str, extras: dict, critical: bool) -> st
     for fresh in (False, True):
         headers = {"authorization": f"bearer {_apns_token(cfg, fresh=fresh)}", "apns-topic": cfg["topic"],
                    "apns-push-type": "alert", "apns-priority": "10", "apns-expiration": "0",
-                   "content-type": "application/json"}
+                   "content-type": "application/json", "content-length": str(len(body))}
+        t = _timeout()
         try:
-            resp = _apns_client(base).post(f"/3/device/{token}", content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            _apns_drop_client(base)  # a broken connection is not reused
+            resp = _apns_client(base).request("POST", f"{base}/3/device/{token}", headers=headers, content=body,
+                                              extensions={"timeout": {"connect": t, "read": t, "write": t, "pool": t}})
+        except httpcore.TimeoutException as exc:
+            _apns_drop_client(base)  # a connection that stopped answering is not reused
             raise Transient("apns_network", type(exc).__name__) from None
-        if resp.status_code == 200:
-            return resp.headers.get("apns-id", "")
-        reason = _json(resp.content).get("reason", str(resp.status_code))
-        if resp.status_code == 403 and reason in ("ExpiredProviderToken", "InvalidProviderToken") and not fresh:
+        except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as exc:
+            _apns_drop_client(base)
+            raise Transient("apns_network", type(exc).__name__) from None
+        status = resp.status
+        if status == 200:
+            return next((v.decode() for k, v in resp.headers if k.lower() == b"apns-id"), "")
+        reason = _json(resp.content).get("reason", str(status))
+        if status == 403 and reason in ("ExpiredProviderToken", "InvalidProviderToken") and not fresh:
             continue
         break
-    status = resp.status_code
     if status == 410 or reason in ("BadDeviceToken", "Unregistered", "ExpiredToken", "DeviceTokenNotForTopic"):
         raise InvalidToken(f"apns_{reason}")
     if status in (429, 500, 503):
@@ -400,6 +406,27 @@ def _wechat_access_token(cfg: dict, *, fresh: bool = False) -> str:
         raise Transient(f"wechat_token_{data.get('errcode', status)}")
     _wx_token[cfg["appid"]] = (time.time() + int(data.get("expires_in", 7200)) - 300, data["access_token"])
     return data["access_token"]
+
+
+def wechat_session(code: str) -> str:
+    """The mini-program user's openid for a ``wx.login()`` code (``jscode2session``): the server
+    asks WeChat, so a client cannot name someone else's openid. The session key WeChat also
+    returns is neither kept nor logged. A code is single use and lives 5 minutes."""
+    cfg = provider_config("wechat")
+    q = urllib.parse.urlencode({"appid": cfg["appid"], "secret": cfg["secret"], "js_code": code,
+                                "grant_type": "authorization_code"})
+    status, _, raw = _http("GET", f"{base_url('wechat')}/sns/jscode2session?{q}")
+    if status >= 500:
+        raise Transient(f"wechat_http_{status}")
+    data = _json(raw)
+    err = int(data.get("errcode") or 0)
+    if err == 0 and data.get("openid"):
+        return str(data["openid"])
+    if err == 45011:  # too many codes for this user this minute
+        raise Quota("wechat_45011")
+    if err in (-1, 0):
+        raise Transient(f"wechat_{err}")
+    raise Rejected(f"wechat_{err}")  # 40029 invalid code, 40163 code used, 40226 high-risk user, …
 
 
 def send_wechat(openid: str, template_id: str, page: str, data: dict) -> str:

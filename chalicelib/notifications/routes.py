@@ -57,8 +57,9 @@ def put_preferences(ctx: Ctx):
 
 
 @api.route("/v1/wechat/subscriptions", "POST", roles=USERS, request="SubscriptionsIn", response="GrantsOut",
+           errors=(422, 429, 503),
            summary="Record the subscribe-message templates the user accepted in the mini-program "
-                   "(each acceptance allows one message)")
+                   "(each acceptance allows one message); the openid comes from WeChat for the wx.login() code")
 def add_subscriptions(ctx: Ctx):
     return service.add_grants(ctx.caller, ctx.body)
 

@@ -111,7 +111,9 @@ class PreferencesOut(Response):
 
 
 class SubscriptionsIn(Request):
-    openid: str = Field(min_length=6, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    code: Token = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$",
+                        description="a fresh code from wx.login() (single use, 5 minutes): the server exchanges it "
+                                    "with WeChat for the user's openid, which no client names")
     template_ids: list[Token] = Field(min_length=1, max_length=10)
 
     @field_validator("template_ids")

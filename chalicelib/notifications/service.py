@@ -10,13 +10,13 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 
 from chalicelib.core import clock, timers
-from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.errors import Conflict, NotFound, TooManyRequests, Unavailable, Unprocessable
 from chalicelib.core.ids import new_id
 from chalicelib.core.observability import logger
 from chalicelib.core.outbox import transaction
 from chalicelib.core.pagination import Page, parse_limit, query_page
 
-from . import delivery, rules
+from . import delivery, providers, rules
 from .models import Delivery, Device, InboxItem, NotifyAccount, SubscribeGrant
 from .schemas import (
     DeliveryOut,
@@ -167,14 +167,32 @@ def set_preferences(caller, body) -> PreferencesOut:
 
 # --- WeChat subscribe grants -----------------------------------------------------------------
 
+def openid_for(code: str) -> str:
+    """The caller's openid, from WeChat itself (``jscode2session``), never from the client."""
+    try:
+        return providers.wechat_session(code)
+    except providers.Quota:
+        raise TooManyRequests("too many WeChat logins this minute; try again shortly", code="wechat_rate_limited",
+                              headers={"Retry-After": "60"}) from None
+    except providers.Transient:
+        raise Unavailable("WeChat did not answer; try again", code="wechat_unavailable") from None
+    except providers.Rejected as exc:
+        if exc.code == "unconfigured":
+            raise Unavailable("WeChat is not configured on this stage", code="wechat_unconfigured") from None
+        raise Unprocessable("the WeChat login code is invalid, used or expired; call wx.login() again",
+                            code="wechat_code_invalid", details={"provider": exc.code}) from None
+
+
 def add_grants(caller, body) -> GrantsOut:
-    """One TransactWriteItems: each accepted template adds one message to that user's count."""
+    """The openid comes from exchanging the caller's ``wx.login()`` code with WeChat; then one
+    TransactWriteItems: each accepted template adds one message to that user's count."""
+    openid = openid_for(body.code)
     now = clock.now()
     ids = list(dict.fromkeys(body.template_ids))
     with transaction() as tx:
         for t in ids:
             tx.update(SubscribeGrant(caller.account_id, t), actions=[
-                SubscribeGrant.remaining.add(1), SubscribeGrant.openid.set(body.openid),
+                SubscribeGrant.remaining.add(1), SubscribeGrant.openid.set(openid),
                 SubscribeGrant.updated_at.set(now)])
     items = [GrantOut(template_id=g.template_id, remaining=int(g.remaining))
              for g in SubscribeGrant.query(caller.account_id, consistent_read=True)]
