@@ -14,6 +14,9 @@ is single use and lives 5 minutes: 40029 unknown or expired, 40163 used —,
 Control:
 - ``GET /_fake/received[?provider=jpush]`` — what it received, oldest first;
 - ``DELETE /_fake/received`` — forget it;
+- ``GET /_fake/receipts?provider=aliyun|tencent[&fail=1]`` — the status-report push that provider
+  would make for every SMS it accepted (Aliyun's SmsReport array, Tencent's callback array), to
+  POST to ``/v1/notify/receipts/<provider>/<receipt_token>``; ``fail=1`` reports them undelivered;
 - ``POST /_fake/wechat/code {"openid": "o…"}`` → ``{"code"}``: what ``wx.login()`` gives that
   WeChat user in the mini-program (the code to send to ``POST /v1/wechat/subscriptions``);
 - ``POST /_fake/fail {"provider": "jpush", "mode": "5xx" | "timeout" | "invalid_token" | "quota" |
@@ -105,6 +108,8 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_fake/received":
             items = [r for r in self.state.received if not q.get("provider") or r["provider"] == q["provider"]]
             return self._send(200, {"items": items})
+        if url.path == "/_fake/receipts":
+            return self._send(200, receipts(self.state, q.get("provider", ""), q.get("fail") == "1"))
         if url.path == "/cgi-bin/token":
             if not q.get("appid") or not q.get("secret"):
                 return self._send(200, {"errcode": 41002, "errmsg": "appid missing"})
@@ -251,6 +256,23 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(200, {"errcode": 0, "errmsg": "ok", "msgid": seq})
 
 
+def receipts(state: FakeState, provider: str, fail: bool) -> list[dict]:
+    """The provider's status-report body for what it accepted (phone numbers masked as they send them)."""
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    out = []
+    for r in state.received:
+        if r["provider"] == "aliyun" == provider:
+            phone = r["body"].get("PhoneNumbers", "")
+            out.append({"phone_number": phone, "send_time": now, "report_time": now, "success": not fail,
+                        "err_code": "MK:0001" if fail else "DELIVERED", "err_msg": "失败" if fail else "用户接收成功",
+                        "sms_size": "1", "biz_id": f"{r['seq']}^0", "out_id": ""})
+        elif r["provider"] == "tencent" == provider:
+            out.append({"user_receive_time": now, "nationcode": "86", "mobile": "", "report_status":
+                        "FAIL" if fail else "SUCCESS", "errmsg": "MK:0001" if fail else "DELIVRD",
+                        "description": "用户短信送达成功", "sid": str(r["seq"])})
+    return out
+
+
 # --- APNs over HTTP/2 -----------------------------------------------------------------------------
 
 def _apns_auth(headers: dict) -> str | None:
@@ -394,9 +416,9 @@ def dev_secret() -> dict:
         "fcm": {"project_id": "suizhen-dev", "client_email": "push@suizhen-dev.iam.gserviceaccount.com",
                 "private_key": rsa_key},
         "aliyun": {"access_key_id": "LTAIfake", "access_key_secret": "fake", "sign_name": "随诊",
-                   "templates": sms_templates},
+                   "templates": sms_templates, "receipt_token": "dev-aliyun-receipts"},
         "tencent": {"secret_id": "AKIDfake", "secret_key": "fake", "sdk_app_id": "1400000000", "sign_name": "随诊",
-                    "templates": sms_templates},
+                    "templates": sms_templates, "receipt_token": "dev-tencent-receipts"},
         "wechat": {"appid": "wxfakeappid", "secret": "fake", "miniprogram_state": "developer",
                    "templates": {"binding_activated": "WX_BIND", "booking_held": "WX_BOOKING",
                                  "booking_offered": "WX_BOOKING", "booking_confirmed": "WX_BOOKING",

@@ -439,6 +439,50 @@ def test_sms_quota_per_number_per_template_per_day(api, people, drain, fake, mon
     assert [d.reason for d in Delivery.by_account.query(alice.account_id) if d.channel == "sms"].count("quota") == 2
 
 
+@pytest.mark.parametrize("provider", ["aliyun", "tencent"])
+def test_sms_status_reports_mark_deliveries_delivered_or_failed(api, people, drain, fake, provider, monkeypatch):
+    import json
+    import urllib.request
+
+    from chalicelib.core.config import get_settings
+
+    admin, doctor, alice = people
+    monkeypatch.setenv("SUIZHEN_SMS_PROVIDER", provider)
+    get_settings.cache_clear()
+    for i in range(2):
+        emit("order.refunded", {**SAMPLE, "payer_account_id": alice.account_id, "order_id": f"O{i}"})
+    drain()
+    sms = sorted((d for d in Delivery.by_account.query(alice.account_id) if d.channel == "sms"), key=lambda d: d.key)
+    assert [d.status for d in sms] == ["sent", "sent"] and all(d.receipt_id.startswith(provider) for d in sms)
+
+    def report(fail_=False):
+        with urllib.request.urlopen(f"{fake}/_fake/receipts?provider={provider}{'&fail=1' if fail_ else ''}") as r:
+            return json.loads(r.read())
+
+    path = f"/v1/notify/receipts/{provider}/dev-{provider}-receipts"
+    ack = {"aliyun": {"code": 0, "msg": "成功"}, "tencent": {"result": 0, "errmsg": "OK"}}[provider]
+    body = report()
+    # a wrong token is 404 and changes nothing; a body that is not a report is 400
+    assert api.post(f"/v1/notify/receipts/{provider}/guessed", body).status == 404
+    assert api.post(path, {"not": "a list"}).status == 400
+    assert {d.status for d in Delivery.by_account.query(alice.account_id) if d.channel == "sms"} == {"sent"}
+    r = api.post(path, body[:1])
+    assert r.status == 200 and r.body == ack
+    r = api.post(path, report(fail_=True))  # the second never reached the handset; the first stays delivered
+    assert r.status == 200
+    got = sorted((d for d in Delivery.by_account.query(alice.account_id) if d.channel == "sms"), key=lambda d: d.key)
+    by_receipt = {d.receipt_id: (d.status, d.reason) for d in got}
+    first = f"{provider}:{body[0].get('biz_id') or body[0].get('sid')}"
+    assert by_receipt.pop(first) == ("delivered", None)
+    assert list(by_receipt.values()) == [("failed", "undelivered: MK:0001")]
+    assert api.post(path, body).status == 200  # a repeated report changes nothing
+    assert sorted(d.status for d in Delivery.by_account.query(alice.account_id) if d.channel == "sms") == [
+        "delivered", "failed"]
+    admin = api.relogin(admin)
+    rows = api.get(f"/v1/admin/notifications?account={alice.account_id}", token=admin.token).body["items"]
+    assert sorted(x["status"] for x in rows if x["channel"] == "sms") == ["delivered", "failed"]
+
+
 # --- WeChat subscribe messages ---------------------------------------------------------------
 
 def test_wechat_grant_counted_no_send_without_one(api, people, drain, fake):

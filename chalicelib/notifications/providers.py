@@ -301,6 +301,30 @@ def _fcm(token: str, title: str, text: str, extras: dict, critical: bool) -> str
 
 # --- SMS ------------------------------------------------------------------------------------
 
+RECEIPT_PROVIDERS = ("aliyun", "tencent")  # their SMS status reports (HTTP push) say delivered or not
+
+
+def receipt_token(provider: str) -> str | None:
+    """The secret the provider's console puts in the report URL (the reports are not signed)."""
+    return (config().get(provider) or {}).get("receipt_token")
+
+
+def parse_receipts(provider: str, raw: bytes) -> list[tuple[str, bool, str]]:
+    """(receipt id, delivered, code) per report in a status-report push. Aliyun's SmsReport:
+    ``[{"biz_id", "success", "err_code", ...}]``; Tencent's: ``[{"sid", "report_status":
+    "SUCCESS" | "FAIL", "errmsg", ...}]``. Raises ValueError on a body that is neither."""
+    items = json.loads(raw or b"null")
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+        raise ValueError("a status report is a non-empty JSON array of objects")
+    out = []
+    for i in items:
+        if provider == "aliyun" and i.get("biz_id"):
+            out.append((f"aliyun:{i['biz_id']}", i.get("success") is True, str(i.get("err_code", ""))[:40]))
+        elif provider == "tencent" and i.get("sid"):
+            out.append((f"tencent:{i['sid']}", i.get("report_status") == "SUCCESS", str(i.get("errmsg", ""))[:40]))
+    return out
+
+
 def sms_provider() -> str:
     return get_settings().sms_provider
 

@@ -64,6 +64,20 @@ def add_subscriptions(ctx: Ctx):
     return service.add_grants(ctx.caller, ctx.body)
 
 
+@api.route("/v1/notify/receipts/aliyun/{token}", "POST", auth=False, response="AliyunReceiptAck", errors=(400, 404),
+           summary="Aliyun SMS status reports (SmsReport HTTP push; the URL carries the configured receipt token): "
+                   "each sent SMS becomes delivered or failed")
+def aliyun_receipts(ctx: Ctx, token: str):
+    return service.provider_receipts("aliyun", token, ctx.request.raw_body or b"")
+
+
+@api.route("/v1/notify/receipts/tencent/{token}", "POST", auth=False, response="TencentReceiptAck", errors=(400, 404),
+           summary="Tencent Cloud SMS status callbacks (the URL carries the configured receipt token): "
+                   "each sent SMS becomes delivered or failed")
+def tencent_receipts(ctx: Ctx, token: str):
+    return service.provider_receipts("tencent", token, ctx.request.raw_body or b"")
+
+
 @api.route("/v1/admin/notifications", "GET", roles=("admin",), query="AdminQuery", response=ListOf("DeliveryOut"),
            summary="Operators: an account's deliveries with status and reason, newest first")
 def admin_list(ctx: Ctx):

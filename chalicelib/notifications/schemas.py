@@ -142,9 +142,24 @@ class DeliveryOut(Response):
     account_id: str
     channel: str
     event_type: str
-    status: str
+    status: str = Field(description="queued | held | sent | delivered (the provider reported it on the handset) | "
+                                     "failed | not_sent")
     reason: str | None = None
     attempts: int
     provider: str | None = None
     created_at: Timestamp
     updated_at: Timestamp
+
+
+class AliyunReceiptAck(Response):
+    """What Aliyun expects back from a status-report push."""
+
+    code: int
+    msg: str
+
+
+class TencentReceiptAck(Response):
+    """What Tencent Cloud expects back from a status callback."""
+
+    result: int
+    errmsg: str

@@ -19,6 +19,7 @@ from chalicelib.core.pagination import Page, parse_limit, query_page
 from . import delivery, providers, rules
 from .models import Delivery, Device, InboxItem, NotifyAccount, SubscribeGrant
 from .schemas import (
+    AliyunReceiptAck,
     DeliveryOut,
     DeviceOut,
     GrantOut,
@@ -26,6 +27,7 @@ from .schemas import (
     NotificationOut,
     Ok,
     PreferencesOut,
+    TencentReceiptAck,
     UnreadOut,
 )
 
@@ -197,6 +199,28 @@ def add_grants(caller, body) -> GrantsOut:
     items = [GrantOut(template_id=g.template_id, remaining=int(g.remaining))
              for g in SubscribeGrant.query(caller.account_id, consistent_read=True)]
     return GrantsOut(items=items)
+
+
+# --- provider receipts -------------------------------------------------------------------------
+
+def provider_receipts(provider: str, token: str, raw: bytes) -> AliyunReceiptAck | TencentReceiptAck:
+    """An SMS provider's status-report push: each report moves its delivery from ``sent`` to
+    ``delivered`` (or ``failed``). The URL's token is the provider's secret (the reports are not
+    signed); a wrong one is 404. Answers as the provider expects. Nothing here logs a phone."""
+    import hmac
+
+    expected = providers.receipt_token(provider) if provider in providers.RECEIPT_PROVIDERS else None
+    if not expected or not hmac.compare_digest(expected.encode(), token.encode()):
+        raise NotFound("not found")
+    try:
+        reports = providers.parse_receipts(provider, raw)
+    except ValueError as exc:
+        from chalicelib.core.errors import BadRequest
+
+        raise BadRequest(str(exc), code="validation_error") from None
+    for rid, ok, code in reports:
+        delivery.receipt(rid, ok, code)
+    return AliyunReceiptAck(code=0, msg="成功") if provider == "aliyun" else TencentReceiptAck(result=0, errmsg="OK")
 
 
 # --- operators -------------------------------------------------------------------------------
