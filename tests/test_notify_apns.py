@@ -155,3 +155,18 @@ def test_429_then_503_are_retried_on_the_timers_then_sent_once(api, alice, clock
     assert (d.status, d.attempts) == ("sent", 3)
     [got] = received(fake, "apns")
     assert got["body"]["token"] == TOKEN and json.dumps(got["body"]["payload"], ensure_ascii=False).count("随诊") == 1
+
+
+def test_the_notification_function_loads_no_api_schema_nor_provider_sdk_before_sending():
+    """Its cold start (bench.platform measures it): the consumers, not pydantic's API models nor
+    the JPush/Tencent SDKs or the HTTP/2 client, which load on the first send that needs them."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from chalicelib import entry, events; entry.consume; events.load_unit('notifications'); "
+            "print(','.join(m for m in ('chalicelib.notifications.schemas', 'jpush', 'tencentcloud', 'httpcore', 'h2')"
+            " if type(sys.modules.get(m)).__name__ == 'module'))")  # a lazy module is a _LazyModule until used
+    env = {**os.environ, "SUIZHEN_UNIT": "notifications", "POWERTOOLS_TRACE_DISABLED": "true"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "", out.stdout
