@@ -223,7 +223,10 @@ def document() -> dict:
         if spec.request is not None:
             codes |= {413}
         for code in sorted(codes):
-            provider_callback = not spec.auth and spec.request is None and spec.method == "POST"
+            # a provider's callback that answers its failures in the provider's protocol (no
+            # response model of ours); one that answers a model of ours fails with Error alone
+            provider_callback = (not spec.auth and spec.request is None and spec.method == "POST"
+                                 and spec.response is None)
             schema = provider_or_error if provider_callback and code in (400, 401) else error_ref
             content = {"application/json": {"schema": schema}}
             if spec.produces == "text/html" and code == 404:
