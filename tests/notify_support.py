@@ -51,3 +51,10 @@ def fail(url: str, provider: str, mode: str, times: int = 1) -> None:
     req = urllib.request.Request(f"{url}/_fake/fail", method="POST",
                                  data=json.dumps({"provider": provider, "mode": mode, "times": times}).encode())
     urllib.request.urlopen(req, timeout=5).read()
+
+
+def wx_code(url: str, openid: str) -> str:
+    """What wx.login() hands the mini-program of the WeChat user ``openid`` (fake WeChat)."""
+    req = urllib.request.Request(f"{url}/_fake/wechat/code", method="POST", data=json.dumps({"openid": openid}).encode())
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.loads(r.read())["code"]

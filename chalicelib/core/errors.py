@@ -54,3 +54,9 @@ class Unprocessable(ApiError):
 
 class TooManyRequests(ApiError):
     status, code = 429, "too_many_requests"
+
+
+class Unavailable(ApiError):
+    """A provider the request depends on did not answer; the same request may succeed later."""
+
+    status, code = 503, "unavailable"

@@ -28,7 +28,8 @@ REF = "#/components/schemas/{model}"
 _STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Invalid request",
                 401: "Missing, invalid or expired token", 415: "Unsupported Content-Type",
                 403: "Wrong role", 404: "Not found (or not yours)",
-                409: "State conflict", 413: "Body too large", 422: "Rule violated", 429: "Rate limited"}
+                409: "State conflict", 413: "Body too large", 422: "Rule violated", 429: "Rate limited",
+                503: "A provider did not answer; retry later"}
 
 BINARY_TYPES = ("image/png",)
 ACCEPT_NOTE = ("Binary answer: send `Accept: {ct}` (API Gateway and `chalice local` return the bytes only to a "
@@ -222,7 +223,10 @@ def document() -> dict:
         if spec.request is not None:
             codes |= {413}
         for code in sorted(codes):
-            provider_callback = not spec.auth and spec.request is None and spec.method == "POST"
+            # a provider's callback that answers its failures in the provider's protocol (no
+            # response model of ours); one that answers a model of ours fails with Error alone
+            provider_callback = (not spec.auth and spec.request is None and spec.method == "POST"
+                                 and spec.response is None)
             schema = provider_or_error if provider_callback and code in (400, 401) else error_ref
             content = {"application/json": {"schema": schema}}
             if spec.produces == "text/html" and code == 404:

@@ -232,7 +232,7 @@ def attempt(d: Delivery, state: NotifyAccount | None = None) -> None:
     try:
         if rule is not None and rule.stale and is_stale(rule.stale, d.payload):
             return _finish(d, "not_sent", "stale")
-        provider = SENDERS[d.channel](d, rule, state)
+        sent = SENDERS[d.channel](d, rule, state)
     except providers.Transient as exc:
         last = int(d.attempts) >= get_settings().notify_max_attempts
         logger.warning("provider error", extra={"delivery": d.key, "code": exc.code, "attempt": int(d.attempts)})
@@ -250,19 +250,31 @@ def attempt(d: Delivery, state: NotifyAccount | None = None) -> None:
         return _finish(d, "failed", exc.code)
     except NotSent as exc:
         return _finish(d, "not_sent", exc.reason)
-    _finish(d, "sent", None, provider=provider)
+    provider, receipt = sent if isinstance(sent, tuple) else (sent, None)
+    _finish(d, "sent", None, provider=provider, receipt=receipt)
 
 
-def _finish(d: Delivery, status: str, reason: str | None, provider: str | None = None) -> None:
-    actions: list[Action] = [Delivery.status.set(status), Delivery.updated_at.set(clock.now()), Delivery.next_timer.remove()]
+RECEIPT_KEEP = timedelta(days=3)  # providers report within hours (Aliyun and Tencent: up to 72 h)
+
+
+def _finish(d: Delivery, status: str, reason: str | None, provider: str | None = None,
+            receipt: str | None = None) -> None:
+    """The outcome, the pending try cancelled and, for a provider that reports delivery, the
+    lookup its receipt finds the delivery by — one TransactWriteItems."""
+    now = clock.now()
+    actions: list[Action] = [Delivery.status.set(status), Delivery.updated_at.set(now), Delivery.next_timer.remove()]
     actions.append(Delivery.reason.set(reason) if reason else Delivery.reason.remove())
     if provider:
         actions.append(Delivery.provider.set(provider))
+    if receipt:
+        actions.append(Delivery.receipt_id.set(receipt))
     try:
         with transaction() as tx:
             tx.update(d, actions=actions, condition=Delivery.attempts == int(d.attempts))
             if d.next_timer:
                 timers.cancel(d.next_timer, tx=tx)
+            if receipt:
+                tx.save(NotifyCounter(f"receipt#{receipt}", data={"key": d.key}, expires_at=now + RECEIPT_KEEP))
     except TransactWriteError:
         return
     d.status, d.reason = status, reason
@@ -350,7 +362,7 @@ def _day(now: datetime) -> str:
     return now.astimezone(clock.SHANGHAI).strftime("%Y%m%d")
 
 
-def _send_sms(d: Delivery, rule: rules.Rule | None, state: NotifyAccount | None = None) -> str:
+def _send_sms(d: Delivery, rule: rules.Rule | None, state: NotifyAccount | None = None) -> str | tuple[str, str]:
     t = rules.TEMPLATES[rule.template] if rule else None
     if rule is None or t is None or t.sms is None:
         raise NotSent("no_template")
@@ -365,8 +377,34 @@ def _send_sms(d: Delivery, rule: rules.Rule | None, state: NotifyAccount | None 
     except Exception:  # noqa: BLE001  (no account or no phone: nothing to send to)
         raise NotSent("no_phone") from None
     _, body, _ = rules.render(rule.template, f)
-    providers.send_sms(phone, key, {n: str(f.get(n, "")) for n in names}, text=f"【随诊】{body}")
-    return providers.sms_provider()
+    message_id = providers.send_sms(phone, key, {n: str(f.get(n, "")) for n in names}, text=f"【随诊】{body}")
+    provider = providers.sms_provider()
+    if provider in providers.RECEIPT_PROVIDERS and message_id:
+        return provider, f"{provider}:{message_id}"  # the provider's status report names this id
+    return provider
+
+
+# --- provider receipts ------------------------------------------------------------------------
+
+def receipt(receipt_id: str, delivered: bool, code: str) -> bool:
+    """A provider's report on a sent delivery: ``sent`` becomes ``delivered``, or ``failed`` with
+    the provider's code (the handset never got it). One GetItem (the lookup) and one
+    conditional UpdateItem; an unknown id, or a delivery already settled, changes nothing."""
+    try:
+        key = (NotifyCounter.get(f"receipt#{receipt_id}").data or {}).get("key")
+    except NotifyCounter.DoesNotExist:
+        return False
+    if not key:
+        return False
+    status, reason = ("delivered", None) if delivered else ("failed", f"undelivered: {code}"[:120])
+    actions: list[Action] = [Delivery.status.set(status), Delivery.updated_at.set(clock.now())]
+    actions.append(Delivery.reason.set(reason) if reason else Delivery.reason.remove())
+    try:
+        Delivery(key).update(actions=actions, condition=(Delivery.status == "sent") & (Delivery.receipt_id == receipt_id))
+    except UpdateError:
+        return False
+    logger.info("notification receipt", extra={"delivery": key, "status": status})
+    return True
 
 
 def _spend_sms_quota(account_id: str, key: str) -> None:
@@ -381,7 +419,7 @@ def _spend_sms_quota(account_id: str, key: str) -> None:
         raise providers.Quota("daily_per_template") from None
 
 
-def _send_wechat(d: Delivery, rule: rules.Rule | None, state: NotifyAccount | None = None) -> str:
+def _send_wechat(d: Delivery, rule: rules.Rule | None, state: NotifyAccount | None = None) -> str | tuple[str, str]:
     if rule is None or not rules.TEMPLATES[rule.template].wechat:
         raise NotSent("no_template")
     template_id = providers.config().get("wechat", {}).get("templates", {}).get(rule.template)
@@ -406,7 +444,7 @@ def _send_wechat(d: Delivery, rule: rules.Rule | None, state: NotifyAccount | No
         raise
 
 
-SENDERS = {"push": _send_push, "sms": _send_sms, "wechat": _send_wechat}
+SENDERS: dict[str, Any] = {"push": _send_push, "sms": _send_sms, "wechat": _send_wechat}
 
 
 # --- digests ---------------------------------------------------------------------------------

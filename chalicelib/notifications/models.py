@@ -76,6 +76,7 @@ class Delivery(Model):
     provider = UnicodeAttribute(null=True)
     payload = JSONAttribute(default=dict)  # the event's payload (ids only), to re-render on retry
     next_timer = UnicodeAttribute(null=True)  # the pending try's timer, cancelled by a success
+    receipt_id = UnicodeAttribute(null=True)  # "<provider>:<message id>" where the provider reports delivery
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     expires_at = TTLAttribute(null=True)

@@ -1,7 +1,8 @@
 """Channel adapters, each behind one small interface, chosen by configuration.
 
 - push: ``send_push(provider, token, title, text, extras, *, critical)`` for JPush (the ``jpush``
-  SDK), APNs (token auth with the .p8 key, ES256 JWT) and FCM (HTTP v1, service-account token);
+  SDK), APNs (HTTP/2 through ``httpx[http2]``, token auth with the .p8 key, ES256 JWT by PyJWT)
+  and FCM (HTTP v1, service-account token);
 - SMS: ``send_sms(phone, key, params, text=)`` for Aliyun (SendSms, signed RPC) and Tencent
   Cloud (the ``tencentcloud-sdk-python-sms`` SDK) with approved template ids and parameters;
   ``sns``/``console`` remain for tests and the dev stack (AWS China has no SNS SMS);
@@ -166,15 +167,18 @@ def _jpush(token: str, title: str, text: str, extras: dict, critical: bool) -> s
 
 
 _apns_jwt: dict[str, tuple[float, str]] = {}
+_apns_clients: dict[tuple[str, float], Any] = {}
+APNS_SANDBOX = "https://api.sandbox.push.apple.com"
+APNS_MAX_PAYLOAD = 4096  # bytes, Apple's limit for an alert
 
 
-def _apns_token(cfg: dict) -> str:
+def _apns_token(cfg: dict, *, fresh: bool = False) -> str:
     """APNs provider token: ES256 over {iss: team, iat}, kid = key id; reused 50 minutes
     (Apple refuses one renewed more often than every 20 minutes or older than an hour)."""
     import jwt
 
     hit = _apns_jwt.get(cfg["key_id"])
-    if hit and hit[0] > time.time():
+    if hit and hit[0] > time.time() and not fresh:
         return hit[1]
     token = jwt.encode({"iss": cfg["team_id"], "iat": int(time.time())}, cfg["p8"], algorithm="ES256",
                        headers={"kid": cfg["key_id"]})
@@ -182,23 +186,68 @@ def _apns_token(cfg: dict) -> str:
     return token
 
 
+def _apns_base(cfg: dict) -> str:
+    if get_settings().provider_base_url:
+        return base_url("apns")
+    return APNS_SANDBOX if cfg.get("environment") == "development" else DEFAULT_URLS["apns"]
+
+
+def _apns_client(base: str):
+    """One HTTP/2 connection per warm function, kept open as Apple asks (``http1=False``: HTTP/2
+    only — ALPN ``h2`` over TLS to Apple, prior knowledge over plain HTTP to the local fake).
+    ``httpcore`` (httpx's transport, without httpx and anyio: the zip stays under 10 MB)."""
+    import httpcore
+
+    key = (base, _timeout())
+    client = _apns_clients.get(key)
+    if client is None:
+        client = _apns_clients[key] = httpcore.ConnectionPool(http1=False, http2=True, max_connections=1)
+    return client
+
+
+def _apns_drop_client(base: str) -> None:
+    client = _apns_clients.pop((base, _timeout()), None)
+    if client is not None:
+        client.close()
+
+
 def _apns(token: str, title: str, text: str, extras: dict, critical: bool) -> str:
+    """One POST /3/device/<token> over HTTP/2 (httpcore + h2). 200 → the apns-id; 400 BadDeviceToken,
+    410 Unregistered/ExpiredToken, DeviceTokenNotForTopic → the device is disabled; an expired or
+    refused provider token is renewed and tried once more at once; 429 and 5xx are retried later
+    on the timers; anything else is refused for good."""
+    import httpcore
+
     cfg = provider_config("apns")
     body = json.dumps({"aps": {"alert": {"title": title, "body": text}, "sound": "default",
                                "interruption-level": "time-sensitive" if critical else "active"},
                        **extras}, ensure_ascii=False).encode()
-    headers = {"authorization": f"bearer {_apns_token(cfg)}", "apns-topic": cfg["topic"],
-               "apns-push-type": "alert", "apns-priority": "10", "apns-expiration": "0",
-               "content-type": "application/json"}
-    status, resp_headers, raw = _http("POST", f"{base_url('apns')}/3/device/{token}", body, headers)
-    if status == 200:
-        return resp_headers.get("apns-id", "")
-    reason = _json(raw).get("reason", str(status))
-    if status == 410 or reason in ("BadDeviceToken", "Unregistered", "DeviceTokenNotForTopic"):
+    if len(body) > APNS_MAX_PAYLOAD:
+        raise Rejected("apns_PayloadTooLarge")
+    base = _apns_base(cfg)
+    for fresh in (False, True):
+        headers = {"authorization": f"bearer {_apns_token(cfg, fresh=fresh)}", "apns-topic": cfg["topic"],
+                   "apns-push-type": "alert", "apns-priority": "10", "apns-expiration": "0",
+                   "content-type": "application/json", "content-length": str(len(body))}
+        t = _timeout()
+        try:
+            resp = _apns_client(base).request("POST", f"{base}/3/device/{token}", headers=headers, content=body,
+                                              extensions={"timeout": {"connect": t, "read": t, "write": t, "pool": t}})
+        except httpcore.TimeoutException as exc:
+            _apns_drop_client(base)  # a connection that stopped answering is not reused
+            raise Transient("apns_network", type(exc).__name__) from None
+        except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as exc:
+            _apns_drop_client(base)
+            raise Transient("apns_network", type(exc).__name__) from None
+        status = resp.status
+        if status == 200:
+            return next((v.decode() for k, v in resp.headers if k.lower() == b"apns-id"), "")
+        reason = _json(resp.content).get("reason", str(status))
+        if status == 403 and reason in ("ExpiredProviderToken", "InvalidProviderToken") and not fresh:
+            continue
+        break
+    if status == 410 or reason in ("BadDeviceToken", "Unregistered", "ExpiredToken", "DeviceTokenNotForTopic"):
         raise InvalidToken(f"apns_{reason}")
-    if reason in ("ExpiredProviderToken", "InvalidProviderToken"):
-        _apns_jwt.pop(cfg["key_id"], None)
-        raise Transient(f"apns_{reason}")
     if status in (429, 500, 503):
         raise Transient(f"apns_{reason}")
     raise Rejected(f"apns_{reason}")
@@ -251,6 +300,30 @@ def _fcm(token: str, title: str, text: str, extras: dict, critical: bool) -> str
 
 
 # --- SMS ------------------------------------------------------------------------------------
+
+RECEIPT_PROVIDERS = ("aliyun", "tencent")  # their SMS status reports (HTTP push) say delivered or not
+
+
+def receipt_token(provider: str) -> str | None:
+    """The secret the provider's console puts in the report URL (the reports are not signed)."""
+    return (config().get(provider) or {}).get("receipt_token")
+
+
+def parse_receipts(provider: str, raw: bytes) -> list[tuple[str, bool, str]]:
+    """(receipt id, delivered, code) per report in a status-report push. Aliyun's SmsReport:
+    ``[{"biz_id", "success", "err_code", ...}]``; Tencent's: ``[{"sid", "report_status":
+    "SUCCESS" | "FAIL", "errmsg", ...}]``. Raises ValueError on a body that is neither."""
+    items = json.loads(raw or b"null")
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+        raise ValueError("a status report is a non-empty JSON array of objects")
+    out = []
+    for i in items:
+        if provider == "aliyun" and i.get("biz_id"):
+            out.append((f"aliyun:{i['biz_id']}", i.get("success") is True, str(i.get("err_code", ""))[:40]))
+        elif provider == "tencent" and i.get("sid"):
+            out.append((f"tencent:{i['sid']}", i.get("report_status") == "SUCCESS", str(i.get("errmsg", ""))[:40]))
+    return out
+
 
 def sms_provider() -> str:
     return get_settings().sms_provider
@@ -357,6 +430,27 @@ def _wechat_access_token(cfg: dict, *, fresh: bool = False) -> str:
         raise Transient(f"wechat_token_{data.get('errcode', status)}")
     _wx_token[cfg["appid"]] = (time.time() + int(data.get("expires_in", 7200)) - 300, data["access_token"])
     return data["access_token"]
+
+
+def wechat_session(code: str) -> str:
+    """The mini-program user's openid for a ``wx.login()`` code (``jscode2session``): the server
+    asks WeChat, so a client cannot name someone else's openid. The session key WeChat also
+    returns is neither kept nor logged. A code is single use and lives 5 minutes."""
+    cfg = provider_config("wechat")
+    q = urllib.parse.urlencode({"appid": cfg["appid"], "secret": cfg["secret"], "js_code": code,
+                                "grant_type": "authorization_code"})
+    status, _, raw = _http("GET", f"{base_url('wechat')}/sns/jscode2session?{q}")
+    if status >= 500:
+        raise Transient(f"wechat_http_{status}")
+    data = _json(raw)
+    err = int(data.get("errcode") or 0)
+    if err == 0 and data.get("openid"):
+        return str(data["openid"])
+    if err == 45011:  # too many codes for this user this minute
+        raise Quota("wechat_45011")
+    if err in (-1, 0):
+        raise Transient(f"wechat_{err}")
+    raise Rejected(f"wechat_{err}")  # 40029 invalid code, 40163 code used, 40226 high-risk user, …
 
 
 def send_wechat(openid: str, template_id: str, page: str, data: dict) -> str:

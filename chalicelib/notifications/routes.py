@@ -57,10 +57,25 @@ def put_preferences(ctx: Ctx):
 
 
 @api.route("/v1/wechat/subscriptions", "POST", roles=USERS, request="SubscriptionsIn", response="GrantsOut",
+           errors=(422, 429, 503),
            summary="Record the subscribe-message templates the user accepted in the mini-program "
-                   "(each acceptance allows one message)")
+                   "(each acceptance allows one message); the openid comes from WeChat for the wx.login() code")
 def add_subscriptions(ctx: Ctx):
     return service.add_grants(ctx.caller, ctx.body)
+
+
+@api.route("/v1/notify/receipts/aliyun/{token}", "POST", auth=False, response="AliyunReceiptAck", errors=(400, 404),
+           summary="Aliyun SMS status reports (SmsReport HTTP push; the URL carries the configured receipt token): "
+                   "each sent SMS becomes delivered or failed")
+def aliyun_receipts(ctx: Ctx, token: str):
+    return service.provider_receipts("aliyun", token, ctx.request.raw_body or b"")
+
+
+@api.route("/v1/notify/receipts/tencent/{token}", "POST", auth=False, response="TencentReceiptAck", errors=(400, 404),
+           summary="Tencent Cloud SMS status callbacks (the URL carries the configured receipt token): "
+                   "each sent SMS becomes delivered or failed")
+def tencent_receipts(ctx: Ctx, token: str):
+    return service.provider_receipts("tencent", token, ctx.request.raw_body or b"")
 
 
 @api.route("/v1/admin/notifications", "GET", roles=("admin",), query="AdminQuery", response=ListOf("DeliveryOut"),

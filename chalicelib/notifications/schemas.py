@@ -111,7 +111,9 @@ class PreferencesOut(Response):
 
 
 class SubscriptionsIn(Request):
-    openid: str = Field(min_length=6, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    code: Token = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$",
+                        description="a fresh code from wx.login() (single use, 5 minutes): the server exchanges it "
+                                    "with WeChat for the user's openid, which no client names")
     template_ids: list[Token] = Field(min_length=1, max_length=10)
 
     @field_validator("template_ids")
@@ -140,9 +142,24 @@ class DeliveryOut(Response):
     account_id: str
     channel: str
     event_type: str
-    status: str
+    status: str = Field(description="queued | held | sent | delivered (the provider reported it on the handset) | "
+                                     "failed | not_sent")
     reason: str | None = None
     attempts: int
     provider: str | None = None
     created_at: Timestamp
     updated_at: Timestamp
+
+
+class AliyunReceiptAck(Response):
+    """What Aliyun expects back from a status-report push."""
+
+    code: int
+    msg: str
+
+
+class TencentReceiptAck(Response):
+    """What Tencent Cloud expects back from a status callback."""
+
+    result: int
+    errmsg: str

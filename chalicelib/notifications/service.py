@@ -5,29 +5,38 @@ consumers register when the domain loads)."""
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 
 from chalicelib.core import clock, timers
-from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.errors import Conflict, NotFound, TooManyRequests, Unavailable, Unprocessable
 from chalicelib.core.ids import new_id
+from chalicelib.core.lazy import lazy_module
 from chalicelib.core.observability import logger
 from chalicelib.core.outbox import transaction
 from chalicelib.core.pagination import Page, parse_limit, query_page
 
-from . import delivery, rules
+from . import delivery, providers, rules
 from .models import Delivery, Device, InboxItem, NotifyAccount, SubscribeGrant
-from .schemas import (
-    DeliveryOut,
-    DeviceOut,
-    GrantOut,
-    GrantsOut,
-    NotificationOut,
-    Ok,
-    PreferencesOut,
-    UnreadOut,
-)
+
+if TYPE_CHECKING:
+    from .schemas import (
+        AliyunReceiptAck,
+        DeliveryOut,
+        DeviceOut,
+        GrantsOut,
+        NotificationOut,
+        Ok,
+        PreferencesOut,
+        TencentReceiptAck,
+        UnreadOut,
+    )
+
+# The consumer function loads this module for its consumers but needs no API schema: pydantic
+# models are built on first use by a route (a third of the notification function's cold import).
+schemas = lazy_module("chalicelib.notifications.schemas")
 
 # --- inbox -----------------------------------------------------------------------------------
 
@@ -36,7 +45,7 @@ def _is_read(item: InboxItem, state: NotifyAccount) -> bool:
 
 
 def item_out(item: InboxItem, state: NotifyAccount) -> NotificationOut:
-    return NotificationOut(notification_id=item.item_id, event_type=item.event_type, category=item.category,
+    return schemas.NotificationOut(notification_id=item.item_id, event_type=item.event_type, category=item.category,
                            title=item.title, body=item.body, link=item.link, read=_is_read(item, state),
                            created_at=clock.iso(item.created_at))
 
@@ -51,7 +60,7 @@ def list_items(caller, limit, cursor) -> Page:
 
 
 def unread(caller) -> UnreadOut:
-    return UnreadOut(unread=max(0, int(delivery.state_of(caller.account_id).unread or 0)))
+    return schemas.UnreadOut(unread=max(0, int(delivery.state_of(caller.account_id).unread or 0)))
 
 
 def mark_read(caller, item_id: str) -> UnreadOut:
@@ -77,12 +86,12 @@ def mark_all_read(caller) -> UnreadOut:
     for _ in range(5):
         state = delivery.state_of(acct)
         if not state.last_item:
-            return UnreadOut(unread=0)
+            return schemas.UnreadOut(unread=0)
         try:
             NotifyAccount(acct).update(
                 actions=[NotifyAccount.unread.set(0), NotifyAccount.read_upto.set(state.last_item)],
                 condition=NotifyAccount.last_item == state.last_item)  # a new item meanwhile: read again
-            return UnreadOut(unread=0)
+            return schemas.UnreadOut(unread=0)
         except UpdateError:
             continue
     raise Conflict("notifications keep arriving; try again", code="busy")
@@ -95,7 +104,7 @@ def device_id_for(provider: str, token: str) -> str:
 
 
 def device_out(d: Device) -> DeviceOut:
-    return DeviceOut(device_id=d.device_id, platform=d.platform, provider=d.provider, app_version=d.app_version,
+    return schemas.DeviceOut(device_id=d.device_id, platform=d.platform, provider=d.provider, app_version=d.app_version,
                      locale=d.locale, enabled=bool(d.enabled))
 
 
@@ -116,7 +125,7 @@ def delete_device(caller, device_id: str) -> Ok:
         Device(device_id).delete(condition=Device.account_id == caller.account_id)
     except DeleteError:
         raise NotFound("device not found") from None
-    return Ok()
+    return schemas.Ok()
 
 
 # --- preferences -----------------------------------------------------------------------------
@@ -138,7 +147,7 @@ def preferences_out(state: NotifyAccount) -> PreferencesOut:
              "end": state.quiet_end or s.notify_quiet_end}
     cats = {c: {ch: delivery.allows(state, c, ch) for ch in chans} for c, chans in _categories().items()}
     critical = sorted({k.split("#")[0] for k, r in rules.RULES.items() if r.critical})
-    return PreferencesOut(categories=cats, quiet_hours=quiet, previews=bool(state.previews), critical=critical)
+    return schemas.PreferencesOut(categories=cats, quiet_hours=quiet, previews=bool(state.previews), critical=critical)
 
 
 def preferences(caller) -> PreferencesOut:
@@ -167,24 +176,66 @@ def set_preferences(caller, body) -> PreferencesOut:
 
 # --- WeChat subscribe grants -----------------------------------------------------------------
 
+def openid_for(code: str) -> str:
+    """The caller's openid, from WeChat itself (``jscode2session``), never from the client."""
+    try:
+        return providers.wechat_session(code)
+    except providers.Quota:
+        raise TooManyRequests("too many WeChat logins this minute; try again shortly", code="wechat_rate_limited",
+                              headers={"Retry-After": "60"}) from None
+    except providers.Transient:
+        raise Unavailable("WeChat did not answer; try again", code="wechat_unavailable") from None
+    except providers.Rejected as exc:
+        if exc.code == "unconfigured":
+            raise Unavailable("WeChat is not configured on this stage", code="wechat_unconfigured") from None
+        raise Unprocessable("the WeChat login code is invalid, used or expired; call wx.login() again",
+                            code="wechat_code_invalid", details={"provider": exc.code}) from None
+
+
 def add_grants(caller, body) -> GrantsOut:
-    """One TransactWriteItems: each accepted template adds one message to that user's count."""
+    """The openid comes from exchanging the caller's ``wx.login()`` code with WeChat; then one
+    TransactWriteItems: each accepted template adds one message to that user's count."""
+    openid = openid_for(body.code)
     now = clock.now()
     ids = list(dict.fromkeys(body.template_ids))
     with transaction() as tx:
         for t in ids:
             tx.update(SubscribeGrant(caller.account_id, t), actions=[
-                SubscribeGrant.remaining.add(1), SubscribeGrant.openid.set(body.openid),
+                SubscribeGrant.remaining.add(1), SubscribeGrant.openid.set(openid),
                 SubscribeGrant.updated_at.set(now)])
-    items = [GrantOut(template_id=g.template_id, remaining=int(g.remaining))
+    items = [schemas.GrantOut(template_id=g.template_id, remaining=int(g.remaining))
              for g in SubscribeGrant.query(caller.account_id, consistent_read=True)]
-    return GrantsOut(items=items)
+    return schemas.GrantsOut(items=items)
+
+
+# --- provider receipts -------------------------------------------------------------------------
+
+def provider_receipts(provider: str, token: str, raw: bytes) -> AliyunReceiptAck | TencentReceiptAck:
+    """An SMS provider's status-report push: each report moves its delivery from ``sent`` to
+    ``delivered`` (or ``failed``). The URL's token is the provider's secret (the reports are not
+    signed); a wrong one is 404. Answers as the provider expects. Nothing here logs a phone."""
+    import hmac
+
+    expected = providers.receipt_token(provider) if provider in providers.RECEIPT_PROVIDERS else None
+    if not expected or not hmac.compare_digest(expected.encode(), token.encode()):
+        raise NotFound("not found")
+    try:
+        reports = providers.parse_receipts(provider, raw)
+    except ValueError as exc:
+        from chalicelib.core.errors import BadRequest
+
+        raise BadRequest(str(exc), code="validation_error") from None
+    for rid, ok, code in reports:
+        delivery.receipt(rid, ok, code)
+    if provider == "aliyun":
+        return schemas.AliyunReceiptAck(code=0, msg="成功")
+    return schemas.TencentReceiptAck(result=0, errmsg="OK")
 
 
 # --- operators -------------------------------------------------------------------------------
 
 def delivery_out(d: Delivery) -> DeliveryOut:
-    return DeliveryOut(key=d.key, account_id=d.account_id, channel=d.channel, event_type=d.event_type,
+    return schemas.DeliveryOut(key=d.key, account_id=d.account_id, channel=d.channel, event_type=d.event_type,
                        status=d.status, reason=d.reason, attempts=int(d.attempts), provider=d.provider,
                        created_at=clock.iso(d.created_at), updated_at=clock.iso(d.updated_at))
 
