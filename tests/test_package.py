@@ -31,8 +31,8 @@ KNOWN_SYNC_WRITES = {
     "messaging": {"payments": ["create_order", "refund"]},
     "booking": {"payments": ["close_order", "create_order", "refund"]},
     "opinions": {"payments": ["close_order", "create_order", "credit_deferred_share", "refund"]},
-    # the post-operative plan is assigned through the follow-up domain's public function (idempotent by plan id)
-    "referrals": {"followup": ["assign_for"], "payments": ["close_order", "create_order", "refund"]},
+    # (the post-operative plan reaches follow-up as referral.postop_plan_requested, not by a call)
+    "referrals": {"payments": ["close_order", "create_order", "refund"]},
 }
 
 
