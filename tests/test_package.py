@@ -35,6 +35,25 @@ KNOWN_SYNC_WRITES = {
     "referrals": {"payments": ["close_order", "create_order", "refund"]},
 }
 
+# Other domains each unit may read (their tables, read-only in its role), derived from the code's
+# imports (package.grants) and pinned here: a unit that starts importing another domain fails
+# test_cross_domain_reads_are_the_reviewed_ones until the read is reviewed and added. Wide lists
+# come through services that read others to show a row (brand's page shows every service).
+ALLOWED_READS = {
+    "identity": ["notifications"],
+    "bindings": ["accounts", "doctors", "notifications"],
+    "payments": ["accounts", "doctors", "notifications"],
+    "messaging": ["accounts", "bindings", "booking", "doctors", "notifications"],
+    "booking": ["accounts", "bindings", "doctors", "notifications"],
+    "opinions": ["accounts", "doctors", "notifications"],
+    "notifications": ["accounts", "bindings", "booking", "doctors", "messaging", "payments"],
+    "followup": ["accounts", "bindings", "booking", "brand", "doctors", "messaging", "notifications", "opinions",
+                 "payments", "referrals"],
+    "brand": ["accounts", "bindings", "booking", "doctors", "messaging", "notifications", "opinions", "payments",
+              "referrals"],
+    "referrals": ["accounts", "bindings", "doctors", "notifications"],
+}
+
 
 @pytest.fixture(scope="module")
 def packaged():
@@ -246,6 +265,36 @@ def test_a_units_api_function_imports_only_its_domains_and_serves_their_routes(u
     assert set(got["mods"]) <= own | {"core"}, got["mods"]
     expected = {p for (p, _), u in package.route_units().items() if u == unit} | {"/v1/openapi.json", "/v1/health"}
     assert set(got["paths"]) == expected
+
+
+def test_cross_domain_reads_are_the_reviewed_ones():
+    owners = {package.short_name(m): owner for owner, ms in package.models_by_owner().items() for m in ms}
+    derived = {u: sorted({owners[t] for t in package.grants(u)["read"]}) for u in topology.units()}
+    assert derived == ALLOWED_READS
+
+
+@pytest.mark.parametrize("unit", sorted(topology.units()))
+def test_a_unit_at_work_imports_no_domain_beyond_its_allowed_reads(unit):
+    """Its API entry, then everything it runs later: each of its domains' modules (services load
+    lazily on the first request) and its consumers. The role is derived from the imports read
+    statically; this proves what really loads stays inside it (own domains, allowed reads, the
+    pinned synchronous writes) — a dynamic import the reading missed would fail here."""
+    code = ("import os, sys, json, pkgutil, importlib\n"
+            f"os.environ['SUIZHEN_UNIT'] = {unit!r}\n"
+            "from chalicelib import entry, events, topology\n"
+            "entry.api_handler\n"
+            f"events.load_unit({unit!r})\n"
+            f"for d in topology.units()[{unit!r}]:\n"
+            "    pkg = importlib.import_module(f'chalicelib.{d}')\n"
+            "    for m in pkgutil.iter_modules(pkg.__path__):\n"
+            "        importlib.import_module(f'chalicelib.{d}.{m.name}')\n"
+            "print(json.dumps(sorted({m.split('.')[1] for m in sys.modules\n"
+            "                        if m.startswith('chalicelib.') and m.count('.') >= 2})))\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    loaded = set(json.loads(r.stdout.strip().splitlines()[-1])) - {"core"}
+    allowed = set(topology.units()[unit]) | set(ALLOWED_READS[unit]) | set(KNOWN_SYNC_WRITES.get(unit, {}))
+    assert loaded <= allowed, sorted(loaded - allowed)
 
 
 def test_readme_shows_the_current_subscription_table():
