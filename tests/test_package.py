@@ -249,18 +249,23 @@ def test_a_path_without_a_domain_fails_the_build(monkeypatch):
         package.transform(t)
 
 
-@pytest.mark.parametrize("unit", sorted(topology.units()))
-def test_a_units_api_function_imports_only_its_domains_and_serves_their_routes(unit):
-    code = ("import os, sys, json\n"
-            f"os.environ['SUIZHEN_UNIT'] = {unit!r}\n"
-            "from chalicelib import entry\n"
-            "app = entry.api_handler\n"
-            "mods = sorted({m.split('.')[1] for m in sys.modules if m.startswith('chalicelib.') and m.count('.') >= 2})\n"
-            "paths = sorted(app.routes)\n"
-            "print(json.dumps({'mods': mods, 'paths': paths}))\n")
+_DOMAINS_LOADED = ("sorted({m.split('.')[1] for m in sys.modules "
+                   "if m.startswith('chalicelib.') and m.count('.') >= 2})")
+
+
+def _in_unit(unit: str, body: str):
+    """Run ``body`` in a fresh interpreter as ``unit``'s function would (``SUIZHEN_UNIT``, its
+    API entry built); it prints one JSON value, returned."""
+    code = (f"import os, sys, json, pkgutil, importlib\nos.environ['SUIZHEN_UNIT'] = {unit!r}\n"
+            f"from chalicelib import entry, events, topology\napp = entry.api_handler\n{body}")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    got = json.loads(r.stdout.strip().splitlines()[-1])
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("unit", sorted(topology.units()))
+def test_a_units_api_function_imports_only_its_domains_and_serves_their_routes(unit):
+    got = _in_unit(unit, f"print(json.dumps({{'mods': {_DOMAINS_LOADED}, 'paths': sorted(app.routes)}}))\n")
     own = set(topology.units()[unit])
     assert set(got["mods"]) <= own | {"core"}, got["mods"]
     expected = {p for (p, _), u in package.route_units().items() if u == unit} | {"/v1/openapi.json", "/v1/health"}
@@ -279,20 +284,13 @@ def test_a_unit_at_work_imports_no_domain_beyond_its_allowed_reads(unit):
     lazily on the first request) and its consumers. The role is derived from the imports read
     statically; this proves what really loads stays inside it (own domains, allowed reads, the
     pinned synchronous writes) — a dynamic import the reading missed would fail here."""
-    code = ("import os, sys, json, pkgutil, importlib\n"
-            f"os.environ['SUIZHEN_UNIT'] = {unit!r}\n"
-            "from chalicelib import entry, events, topology\n"
-            "entry.api_handler\n"
-            f"events.load_unit({unit!r})\n"
-            f"for d in topology.units()[{unit!r}]:\n"
-            "    pkg = importlib.import_module(f'chalicelib.{d}')\n"
-            "    for m in pkgutil.iter_modules(pkg.__path__):\n"
-            "        importlib.import_module(f'chalicelib.{d}.{m.name}')\n"
-            "print(json.dumps(sorted({m.split('.')[1] for m in sys.modules\n"
-            "                        if m.startswith('chalicelib.') and m.count('.') >= 2})))\n")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    loaded = set(json.loads(r.stdout.strip().splitlines()[-1])) - {"core"}
+    loaded = set(_in_unit(unit, (
+        f"events.load_unit({unit!r})\n"
+        f"for d in topology.units()[{unit!r}]:\n"
+        "    pkg = importlib.import_module(f'chalicelib.{d}')\n"
+        "    for m in pkgutil.iter_modules(pkg.__path__):\n"
+        "        importlib.import_module(f'chalicelib.{d}.{m.name}')\n"
+        f"print(json.dumps({_DOMAINS_LOADED}))\n"))) - {"core"}
     allowed = set(topology.units()[unit]) | set(ALLOWED_READS[unit]) | set(KNOWN_SYNC_WRITES.get(unit, {}))
     assert loaded <= allowed, sorted(loaded - allowed)
 
