@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.platform
 	$(BIN)/python -m bench.followup_stack
+	$(BIN)/python -m bench.group_send_stack
 
 infra: $(STAMP)
 	$(BIN)/python -m infra.build

@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
 
+    from devstack import calls
+
+    calls.install()  # DynamoDB calls per part of the stack (GET /dev/calls)
     moto = MotoServer("127.0.0.1", args.moto_port).start()  # DynamoDB requests one at a time
     moto_url = moto.url
     env = stage_env(args.port, moto_url)

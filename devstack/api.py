@@ -9,7 +9,8 @@ with three things API Gateway has on AWS and ``chalice local`` lacks:
   answer exactly as the template declares (:data:`GATEWAY_RESPONSES`, checked against the
   template by a test).
 * **The shared test clock** (``devstack/clock.py``) installed before any request.
-* **``/dev/clock``**, registered only here (``devstack/devroutes.py``).
+* **``/dev/clock``**, ``/dev/seed/bound-patients`` and ``/dev/calls``, registered only here
+  (``devstack/devroutes.py``).
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     from chalice.cli.factory import CLIFactory
     from chalice.local import CustomLocalChalice, LocalChalice
 
+    from devstack import calls as devcalls
     from devstack import clock as devclock
     from devstack import devroutes
 
@@ -111,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             CustomLocalChalice.__bases__ = (LocalChalice, app_obj.__class__)
             app_obj.__class__ = CustomLocalChalice
             devclock.install_from_env()
-            devroutes.register(app_obj, a.stage)
+            if devroutes.register(app_obj, a.stage):
+                devcalls.install("api")  # GET /dev/calls: this process's DynamoDB calls
             return LocalDevServer(app_obj, config, host, port, handler_cls=Handler, server_cls=_Server)
 
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")

@@ -322,6 +322,11 @@ def serve_control(control: ClockControl, stop: threading.Event) -> str:
             self.wfile.write(raw)
 
         def do_GET(self):
+            if self.path == "/calls":  # the devstack process's DynamoDB calls (devstack/calls.py)
+                from devstack import calls
+
+                self._send(200, calls.snapshot())
+                return
             self._send(200, control.show())
 
         def do_POST(self):

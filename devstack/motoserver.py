@@ -8,6 +8,14 @@ iteration``). DynamoDB itself makes each request atomic and isolated, so the end
 DynamoDB (or DynamoDB Streams) request into moto at a time. moto answers each in milliseconds
 and holds no DynamoDB request open, so nothing waits long; other services (SQS long polls, S3,
 SSM) stay concurrent.
+
+moto also rolls a ``TransactWriteItems`` back by deep-copying every table it touches before it
+writes — the whole table with its stream records, on every transaction, so a group send's
+thousandth message costs a thousand times its first (a 1,000-recipient send did not finish in
+10 minutes and grew the process past 7 GB). :func:`undo_log_transactions` keeps the rollback but
+makes it DynamoDB-sized: it copies only the items the transaction names and how long each
+touched table's stream is, and on a refusal puts those items back and drops the stream records
+written meanwhile. Requests run one at a time (above), so nothing else writes in between.
 """
 
 from __future__ import annotations
@@ -41,8 +49,84 @@ class Serialised:
                     close()
 
 
+def undo_log_transactions() -> None:
+    """Make moto's ``TransactWriteItems`` roll back from an undo log of the items it names instead
+    of copies of whole tables (idempotent; the local stack's server only)."""
+    import copy
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    backend = models.DynamoDBBackend
+    if getattr(backend.transact_write_items, "undo_log", False):
+        return
+    local = threading.local()
+
+    class TablesByReference:
+        """``copy`` as moto's module sees it: a table is 'copied' by reference while a transaction
+        runs with an undo log, so moto's own restore puts back the same table (a no-op)."""
+
+        def __getattr__(self, name):
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(obj, memo=None):
+            if getattr(local, "by_reference", False) and isinstance(obj, Table):
+                return obj
+            return copy.deepcopy(obj, memo)
+
+    models.copy = TablesByReference()  # type: ignore[assignment]
+    original = backend.transact_write_items
+
+    def snapshot(self, transact_items):
+        items: list[tuple] = []
+        streams: dict[int, tuple] = {}
+        for entry in transact_items:
+            op_type, op = next(iter(entry.items()))
+            table = self.tables.get(op.get("TableName"))
+            if table is None:
+                continue  # moto refuses the transaction before writing anything
+            attrs = op["Item"] if op_type == "Put" else op["Key"]
+            h = DynamoType(attrs[table.hash_key_attr])
+            r = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+            items.append((table, h, r, copy.deepcopy(table.get_item(h, r))))
+            if table.stream_shard is not None:
+                streams.setdefault(id(table), (table.stream_shard, len(table.stream_shard.items)))
+        return items, list(streams.values())
+
+    def restore(items, streams) -> None:
+        for table, h, r, old in reversed(items):
+            if old is None:
+                (table.items[h].pop(r, None) if r is not None else table.items.pop(h, None))
+            elif r is not None:
+                table.items[h][r] = old
+            else:
+                table.items[h] = old
+        for shard, length in streams:
+            del shard.items[length:]
+
+    def transact_write_items(self, transact_items):
+        try:
+            items, streams = snapshot(self, transact_items)
+        except Exception:  # a malformed request: moto answers it with its own checks and copies
+            return original(self, transact_items)
+        local.by_reference = True
+        try:
+            return original(self, transact_items)
+        except Exception:
+            restore(items, streams)
+            raise
+        finally:
+            local.by_reference = False
+
+    transact_write_items.undo_log = True  # type: ignore[attr-defined]
+    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 class MotoServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        undo_log_transactions()
         app = Serialised(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="moto")

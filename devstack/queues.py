@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from chalicelib import events, topology
 from chalicelib.core.aws import client
 from chalicelib.core.observability import logger
+from devstack import calls
 
 
 @dataclass
@@ -105,6 +107,10 @@ class Relay:
 
     def tick(self) -> int:
         """One invocation per stream; returns how many records were fully published."""
+        with calls.part("relay"):
+            return self._tick()
+
+    def _tick(self) -> int:
         done = 0
         for i, reader in enumerate(self.readers):
             records = self._held[i] + [r for r in reader.read() if events.matches_stream_filter(r)]
@@ -146,8 +152,13 @@ class Poller:
         if not got:
             return 0, 0
         try:
-            failed = {f["itemIdentifier"] for f in self.consume(self.q.unit, sqs_event(got, self.q.arn))
-                      .get("batchItemFailures", [])}
+            started = time.monotonic()
+            try:
+                with calls.part(self.q.unit):  # the unit's DynamoDB calls, for budgets checked through the stack
+                    answer = self.consume(self.q.unit, sqs_event(got, self.q.arn))
+            finally:
+                calls.invoked(self.q.unit, time.monotonic() - started, len(got))
+            failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
         except Exception:  # the function crashed: Lambda acknowledges nothing of the batch
             logger.exception("consumer failed", extra={"unit": self.q.unit})
             failed = {m["MessageId"] for m in got}

@@ -173,11 +173,12 @@ def test_the_app_has_no_dev_route(aws):
     assert [p["StatusCode"] for p in unknown] == ["404"]
     for stage in ("test", "prod"):
         gateway = Gateway(app.app, Config(chalice_stage=stage))
-        for method, auth in (("POST", {}), ("POST", {"authorization": "Bearer x.y.z"}), ("GET", {})):
-            r = gateway.handle_request(method, "/dev/clock", {"content-type": "application/json", **auth},
-                                       b'{"advance": "PT1H"}' if method == "POST" else b"")
-            assert r["statusCode"] == 404, (stage, method, auth, r)
-            assert json.loads(r["body"])["error"]["code"] == "not_found"
+        for path in ("/dev/clock", "/dev/seed/bound-patients", "/dev/calls"):
+            for method, auth in (("POST", {}), ("POST", {"authorization": "Bearer x.y.z"}), ("GET", {})):
+                r = gateway.handle_request(method, path, {"content-type": "application/json", **auth},
+                                           b'{"count": 5}' if method == "POST" else b"")
+                assert r["statusCode"] == 404, (stage, path, method, auth, r)
+                assert json.loads(r["body"])["error"]["code"] == "not_found"
 
 
 def test_gateway_responses_match_the_template():

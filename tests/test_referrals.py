@@ -113,7 +113,9 @@ def test_referral_happy_path(api, w, wxpay, clock, drain):  # noqa: F811
     done = [e for e in OutboxEvent.scan() if e.type == "referral.surgery_done"]
     assert len(done) == 1 and set(done[0].payload) == {"case_id", "account_id", "profile_id", "doctor_id", "done_at"}
     assert done[0].payload["doctor_id"] == w.far.account_id and done[0].payload["account_id"] == w.alice.account_id
-    assert "referral.surgery_done" in drain()
+    delivered = drain()
+    # referrals writes only its case; the plan is made by follow-up's consumer of the request
+    assert "referral.surgery_done" in delivered and "referral.postop_plan_requested" in delivered
     case = api.get(f"/v1/referrals/cases/{case_id}", token=w.alice.token).body
     assert case["plan_status"] == "assigned" and case["plan_id"]
     plan = api.get(f"/v1/followup/plans/{case['plan_id']}", token=w.alice.token)

@@ -264,6 +264,14 @@ def assign_for(doctor_id: str, profile_id: str, template_id: str, anchor_date: d
     return plan_id
 
 
+@consumer("referral.postop_plan_requested")
+def _on_referral_postop_plan(event_id: str, p: dict) -> None:
+    """A surgery referral's post-operative plan, for the doctor the referrals domain chose, under
+    the id it reserved on the case: a redelivery finds the plan made."""
+    assign_for(p["doctor_id"], p["profile_id"], p["template_id"], date.fromisoformat(p["anchor_date"]),
+               plan_id=p["plan_id"])
+
+
 def _tasks(plan_id: str) -> list[Task]:
     return list(Task.query(plan_id, consistent_read=True))
 

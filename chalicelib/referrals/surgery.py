@@ -21,7 +21,6 @@ from chalicelib.core.errors import Conflict, NotFound, Unprocessable
 from chalicelib.core.ids import new_id
 from chalicelib.core.observability import logger
 from chalicelib.core.outbox import commit_once, consumer, emit, transaction
-from chalicelib.followup import service as followup
 
 from .common import clock_parse, full_out, get_case, need, payload, shanghai_date, visible_case
 from .intake import check_consent, get_document, uploaded
@@ -189,17 +188,25 @@ def _plan_doctor(c: Case) -> str | None:
 
 @consumer("referral.surgery_done")
 def _assign_plan(event_id: str, p: dict) -> None:
-    """The post-operative plan, through the follow-up domain, under the id reserved on the case
-    (a redelivery finds the plan made and only links it)."""
+    """The post-operative plan: this domain decides who follows the patient up and records it on
+    the case together with ``referral.postop_plan_requested``, in one transaction; the follow-up
+    domain's consumer makes the plan under the id reserved on the case (idempotent by that id).
+    Referrals writes only its own tables (issue #9: no synchronous write into another domain)."""
     c = get_case(p["case_id"])
     if c.status != "done" or c.plan_status != "pending":
-        return
+        return  # decided by an earlier delivery
     doctor_id = _plan_doctor(c)
     if doctor_id is None:
         c.update(actions=[Case.plan_status.set("no_bound_doctor")], condition=Case.plan_status == "pending")
         logger.info("no bound doctor for the post-operative plan", extra={"case_id": c.case_id})
         return
-    followup.assign_for(doctor_id, c.profile_id, get_settings().referral_postop_template, shanghai_date(c.surgery_at),
-                        plan_id=c.plan_id)
-    c.update(actions=[Case.plan_status.set("assigned"), Case.plan_doctor_id.set(doctor_id)],
-             condition=Case.plan_status == "pending")
+    try:
+        with transaction() as tx:
+            tx.update(c, actions=[Case.plan_status.set("assigned"), Case.plan_doctor_id.set(doctor_id)],
+                      condition=Case.plan_status == "pending")
+            emit(tx, "referral.postop_plan_requested", {
+                "case_id": c.case_id, "plan_id": c.plan_id, "doctor_id": doctor_id, "profile_id": c.profile_id,
+                "template_id": get_settings().referral_postop_template,
+                "anchor_date": shanghai_date(c.surgery_at).isoformat()})
+    except TransactWriteError:
+        logger.info("post-operative plan decided concurrently", extra={"case_id": c.case_id})
