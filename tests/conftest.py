@@ -49,8 +49,10 @@ def _moto():
     from chalicelib.core import aws as core_aws
     from chalicelib.core.config import get_settings
     from chalicelib.domains import create_tables
+    from devstack.motoserver import undo_log_transactions
 
     get_settings.cache_clear()
+    undo_log_transactions()  # a transaction costs its items, not copies of the tables it touches
     with mock_aws():
         core_aws.reset_clients()
         create_tables()

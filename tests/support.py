@@ -161,6 +161,11 @@ IDEMPOTENCY_CHECKED: set[str] = set()
 _REDELIVERY = SimpleNamespace(active=False)
 
 
+def redelivering() -> bool:
+    """True while the drain runs a consumer the second time (a test counting runs leaves it out)."""
+    return _REDELIVERY.active
+
+
 _WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 
 
@@ -211,7 +216,7 @@ def record_idempotency_checked() -> None:
     if folder and IDEMPOTENCY_CHECKED:
         from chalicelib.events import subscriptions
 
-        with open(os.path.join(folder, f"{os.getpid()}.json"), "w") as f:
+        with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".json", delete=False) as f:
             json.dump({"checked": sorted(IDEMPOTENCY_CHECKED), "subscribed": sorted(subscriptions(deployed=True))}, f)
 
 
@@ -293,56 +298,3 @@ def dump_dom(page: bytes, path: str = "/") -> subprocess.CompletedProcess:
                 capture_output=True, text=True, timeout=60)
     finally:
         server.shutdown()
-
-
-@contextmanager
-def item_level_transactions():
-    """moto rolls a failed TransactWriteItems back by deep-copying every table it touches before
-    each transaction, so on a table of n items each transaction costs O(n) and a 1,000-recipient
-    fan-out O(n²) (over 10 minutes). Inside this block the rollback copies only the items the
-    transaction names (its only possible writes) and cuts the stream records it added: the same
-    outcome — all or nothing, no stream record from a refused transaction — at O(1) per call."""
-    import copy as real_copy
-
-    import moto.dynamodb.models as ddb_models
-    from moto.dynamodb.models.dynamo_type import DynamoType
-    from moto.dynamodb.models.table import Table
-
-    class _Copy:
-        @staticmethod
-        def deepcopy(value, memo=None):
-            return value if isinstance(value, Table) else real_copy.deepcopy(value, memo)
-
-    real = ddb_models.DynamoDBBackend.transact_write_items
-
-    def transact_write_items(self, transact_items):
-        saved, streams = [], {}
-        for entry in transact_items:
-            _, op = next(iter(entry.items()))
-            table = self.tables.get(op.get("TableName"))
-            if table is None:
-                continue
-            key = op.get("Key") or {a: op["Item"][a] for a in (table.hash_key_attr, table.range_key_attr) if a}
-            h = DynamoType(key[table.hash_key_attr])
-            r = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
-            old = table.items.get(h, {}).get(r) if r is not None else table.items.get(h)
-            saved.append((table, h, r, real_copy.deepcopy(old)))
-            if table.stream_shard is not None:
-                streams.setdefault(id(table), (table, len(table.stream_shard.items)))
-        try:
-            return real(self, transact_items)
-        except Exception:
-            for table, h, r, old in reversed(saved):
-                if r is None:
-                    table.items.pop(h, None) if old is None else table.items.__setitem__(h, old)
-                elif old is None:
-                    table.items.get(h, {}).pop(r, None)
-                else:
-                    table.items[h][r] = old
-            for table, n in streams.values():
-                del table.stream_shard.items[n:]
-            raise
-
-    with patch.object(ddb_models, "copy", _Copy), \
-            patch.object(ddb_models.DynamoDBBackend, "transact_write_items", transact_write_items):
-        yield

@@ -32,13 +32,16 @@ def test_apply_verify_directory(api):
                     token=admin.token).status == 409
 
 
-def test_reject_then_reapply(api):
+def test_reject_then_reapply(api, drain):
     admin = make_admin(api)
     user = api.login(phone())
     api.post("/v1/doctor/application", APPLY, token=user.token)
     assert api.post("/v1/doctor/application", APPLY, token=user.token).status == 409
     r = api.post(f"/v1/admin/doctors/{user.account_id}/reject", {"reason": "执业证书不清晰"}, token=admin.token)
     assert r.status == 200 and r.body["reject_reason"] == "执业证书不清晰"
+    assert "doctor.rejected" in drain()
+    notices = api.get("/v1/notifications", token=user.token).body["items"]
+    assert [n["title"] for n in notices if n["event_type"] == "doctor.rejected"] == ["认证未通过"]
     assert api.get("/v1/doctor/application", token=user.token).body["status"] == "rejected"
     assert api.post("/v1/doctor/application", APPLY, token=user.token).status == 201
 

@@ -188,8 +188,11 @@ def openid_for(code: str) -> str:
     except providers.Rejected as exc:
         if exc.code == "unconfigured":
             raise Unavailable("WeChat is not configured on this stage", code="wechat_unconfigured") from None
+        # WeChat's errcode goes to the log, not the answer: an error's ``details`` are validation
+        # issues only (the OpenAPI ``ErrorDetail``), and clients act on our code alone
+        logger.info("wechat code refused", extra={"wechat_errcode": exc.code})
         raise Unprocessable("the WeChat login code is invalid, used or expired; call wx.login() again",
-                            code="wechat_code_invalid", details={"provider": exc.code}) from None
+                            code="wechat_code_invalid") from None
 
 
 def add_grants(caller, body) -> GrantsOut:
