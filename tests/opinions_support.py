@@ -43,6 +43,14 @@ def complete(api, admin, case_id, drain):
     return r.body
 
 
+def assign(api, admin, case_id, expert, drain):
+    """The operator hands the completed case to ``expert``; the events delivered."""
+    r = api.post(f"/v1/admin/opinions/cases/{case_id}/assign", {"expert_id": expert.account_id}, token=admin.token)
+    assert r.status == 200, r.body
+    drain()
+    return r.body
+
+
 REPORT = {"diagnosis_review": "refined", "diagnosis_comment": "分期应为 IIIB",
           "answers": [{"question": 0, "answer": "建议先新辅助治疗"}, {"question": 1, "answer": "方案合理"}],
           "treatment_options": [{"option": "新辅助化疗后手术", "pros": "降期", "cons": "周期长"}],

@@ -11,7 +11,7 @@ from chalicelib.core.audit import AuditRecord
 from chalicelib.opinions import workdays
 from chalicelib.payments.models import Order, Refund
 from tests.doctors_support import make_admin, make_doctor, make_patient
-from tests.opinions_support import REPORT, complete, make_expert, submit, upload_record
+from tests.opinions_support import REPORT, assign, complete, make_expert, submit, upload_record
 from tests.payments_support import deliver, wxpay  # noqa: F401  (fixture)
 from tests.support import count_ddb_calls
 
@@ -269,9 +269,7 @@ def test_no_answer_rematches_then_refunds(api, world, wxpay, clock, drain):  # n
     admin, e1, e2, alice = world
     case_id = submit(api, wxpay, alice, drain)
     complete(api, admin, case_id, drain)
-    r = api.post(f"/v1/admin/opinions/cases/{case_id}/assign", {"expert_id": e2.account_id}, token=admin.token)
-    assert r.status == 200
-    drain()
+    assign(api, admin, case_id, e2, drain)
     clock.advance(hours=24, minutes=1)
     timers.sweep()
     events = drain()
@@ -321,8 +319,7 @@ def test_authorization(api, world, wxpay, clock, drain):  # noqa: F811
     plain = make_doctor(api, admin, name="普通医生")  # a verified doctor who offers no second opinions
     case_id = submit(api, wxpay, alice, drain)
     complete(api, admin, case_id, drain)
-    api.post(f"/v1/admin/opinions/cases/{case_id}/assign", {"expert_id": e1.account_id}, token=admin.token)
-    drain()
+    assign(api, admin, case_id, e1, drain)
     base = f"/v1/opinions/cases/{case_id}"
     for user in (bob, e2, plain):  # another patient, an unassigned expert, a doctor who is not an expert
         assert api.get(base, token=user.token).status == 404
@@ -478,9 +475,7 @@ def test_accept_after_the_response_window(api, world, wxpay, clock, drain):  # n
     admin, e1, e2, alice = world
     case_id = submit(api, wxpay, alice, drain)
     complete(api, admin, case_id, drain)
-    r = api.post(f"/v1/admin/opinions/cases/{case_id}/assign", {"expert_id": e1.account_id}, token=admin.token)
-    assert r.status == 200
-    drain()
+    assign(api, admin, case_id, e1, drain)
     clock.advance(hours=24)  # respond_by; the timer has not been swept yet
     e1, e2, admin = fresh(api, e1), fresh(api, e2), fresh(api, admin)
     r = api.post(f"/v1/doctor/opinions/cases/{case_id}/accept", token=e1.token)
