@@ -28,7 +28,7 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from tests.payments_support import wxpay  # noqa: E402,F401  (the sandbox WeChat Pay fixture, for every module)
-from tests.support import ApiClient, OutboxDrain, record_idempotency_checked  # noqa: E402
+from tests.support import ApiClient, OutboxDrain, moto_tables, record_idempotency_checked  # noqa: E402
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -69,7 +69,7 @@ def aws(_moto):
     from chalicelib.core import idempotency
     from chalicelib.domains import all_models
 
-    tables = _moto_tables()
+    tables = moto_tables()
     for model in all_models():
         if not len(tables[model.Meta.table_name]):
             continue  # nothing to delete: skip the Scan (~70 tables, ~900 tests)
@@ -82,14 +82,6 @@ def aws(_moto):
     yield
 
 
-def _moto_tables() -> dict:
-    """moto's own tables (in-process), read for what the API would only tell at a call's cost."""
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.dynamodb.models import dynamodb_backends
-
-    return dynamodb_backends[DEFAULT_ACCOUNT_ID]["cn-north-1"].tables
-
-
 def _trim_streams() -> None:
     """Drop the stream records earlier tests left (what DynamoDB does after 24 h; moto never does).
 
@@ -97,7 +89,7 @@ def _trim_streams() -> None:
     a cancelled one; with the session's whole history kept in the outbox stream each transaction
     cost grew with every test before it (most of the suite's time went to that copying). The
     sequence numbers go on from where they were, so a reader's position stays valid."""
-    for table in _moto_tables().values():
+    for table in moto_tables().values():
         shard = table.stream_shard
         if shard is not None and shard.items:
             shard.starting_sequence_number += len(shard.items)

@@ -177,13 +177,18 @@ def _tables_written(operation: str, params: dict) -> set[str]:
     return {params["TableName"]}
 
 
-def _items(table_name: str) -> list[str]:
-    """A table's items, read from moto in-process (no call to count, nothing to page)."""
+def moto_tables() -> dict:
+    """moto's own tables (in-process), read for what the API would only tell at a call's cost."""
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
 
-    table = dynamodb_backends[DEFAULT_ACCOUNT_ID][os.environ["AWS_DEFAULT_REGION"]].tables[table_name]
-    return sorted(json.dumps(i.to_json()["Attributes"], sort_keys=True, default=str) for i in table.all_items())
+    return dynamodb_backends[DEFAULT_ACCOUNT_ID][os.environ["AWS_DEFAULT_REGION"]].tables
+
+
+def _items(table_name: str) -> list[str]:
+    """A table's items, read from moto in-process (no call to count, nothing to page)."""
+    return sorted(json.dumps(i.to_json()["Attributes"], sort_keys=True, default=str)
+                  for i in moto_tables()[table_name].all_items())
 
 
 @contextmanager
