@@ -4,7 +4,9 @@
 ``chalice package`` reads. Deployed, each unit (``chalicelib/topology.py``) has its own API
 function whose handler is ``chalicelib.entry.api_handler``: the same Chalice app built from
 only that unit's routes (``SUIZHEN_UNIT``), so it imports its own domains and the shared core,
-nothing else. ``chalicelib.entry.consume`` is the unit's queue consumer.
+nothing else. ``chalicelib.entry.consume`` is the unit's queue consumer, and
+``chalicelib.entry.answer`` its call function's handler (``chalicelib/calls.py``), for a unit
+that others call synchronously.
 """
 
 from __future__ import annotations
@@ -63,3 +65,10 @@ def consume(event: dict, context: Any) -> dict:
     from chalicelib import events
 
     return events.consume(get_settings().unit, event, context)
+
+
+def answer(event: dict, context: Any) -> dict:
+    """A synchronous call from another unit (``chalicelib/calls.py``)."""
+    from chalicelib import calls
+
+    return calls.answer(event, context)

@@ -56,6 +56,8 @@ QUEUES: dict[str, QueueSettings] = {
 RELAY = FunctionSettings(memory_mb=512, timeout_s=60)
 RELAY_BATCH_SIZE = 100
 RELAY_BATCHING_WINDOW_S = 1
+# A unit's call function (chalicelib/calls.py): well inside its callers' own timeouts.
+CALLS = FunctionSettings(memory_mb=1024, timeout_s=10)
 SWEEP = FunctionSettings(memory_mb=1024, timeout_s=60, reserved_concurrency=1)
 AUTHORIZER = FunctionSettings(memory_mb=256, timeout_s=5)
 

@@ -141,6 +141,19 @@ def main(argv: list[str] | None = None) -> int:
     control = devclock.ClockControl(shared_clock)
     env[devclock.CONTROL_URL_ENV] = os.environ[devclock.CONTROL_URL_ENV] = devclock.serve_control(control, stop)
 
+    # Synchronous calls between units (chalicelib/calls.py) go over Lambda's Invoke API to this
+    # process, as deployed functions call each other (devstack/lambdas.py)
+    from chalicelib import calls as unit_calls
+    from devstack import lambdas
+
+    functions = {lambdas.function_name(STAGE, u): u for u in unit_calls.callee_units()}
+    _, lambda_url, _ = lambdas.start(functions)
+    call_env = {"AWS_ENDPOINT_URL_LAMBDA": lambda_url,
+                "SUIZHEN_CALL_FUNCTIONS": json.dumps({u: name for name, u in functions.items()})}
+    env.update(call_env)
+    os.environ.update(call_env)
+    get_settings.cache_clear()
+
     # chalice local, with API Gateway's gateway responses, the shared clock and /dev/clock
     api = subprocess.Popen([sys.executable, "-m", "devstack.api", "--stage", STAGE, "--host", "127.0.0.1",
                             "--port", str(args.port)], cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
@@ -197,7 +210,8 @@ def banner(base: str, moto_url: str, sandbox_url: str, demo: list[tuple[str, str
         f"                 pay an order: .venv/bin/python -m chalicelib.payments.sandbox pay <order_id> --sandbox {sandbox_url}",
         "                 refunds: accepted as processing, completed by the sandbox 2 s later (as WeChat Pay does);",
         "                 callbacks retried until 2xx like WeChat Pay (15 s, 15 s, 30 s, 3 min … 24 h) on the test clock",
-        "  Scheduler tick, outbox relay and one poller per unit queue run in this process;",
+        "  Scheduler tick, outbox relay, one poller per unit queue and the units' call functions",
+        "  (Lambda Invoke, e.g. messaging → payments) run in this process;",
         "                 dead letters: .venv/bin/python -m devstack dlq [--redrive <unit>|all]",
         f"  Test clock     now {clock_now()}; forward only, every process reads it:",
         f"                 .venv/bin/python -m devstack clock{port_opt} advance 2d3h   (or PT49H; also: show, reset)",

@@ -120,8 +120,18 @@ def writers(module: str) -> frozenset[str]:
     return frozenset(writing)
 
 
+def _client_of(node: ast.AST | None) -> str | None:
+    """``calls.client("payments")`` → ``chalicelib.payments.calls``: a synchronous call client
+    (``chalicelib/calls.py``) stands for the callee's ``calls`` module."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "client" \
+            and getattr(node.func.value, "id", None) == "calls" and node.args and isinstance(node.args[0], ast.Constant):
+        return f"chalicelib.{node.args[0].value}.calls"
+    return None
+
+
 def accessors_of(module: str, target: str) -> set[str]:
-    """Functions of ``module`` that import ``target`` and return it (``peers.payments()``)."""
+    """Functions of ``module`` that import ``target`` (or make its call client) and return it
+    (``peers.payments()``)."""
     path = module_path(module)
     if path is None:
         return set()
@@ -131,8 +141,8 @@ def accessors_of(module: str, target: str) -> set[str]:
         if isinstance(node, ast.FunctionDef):
             bound = {a.asname or a.name for i in ast.walk(node) if isinstance(i, ast.ImportFrom) and i.module == pkg
                      for a in i.names if a.name == leaf}
-            returned = {r.value.id for r in ast.walk(node) if isinstance(r, ast.Return) and isinstance(r.value, ast.Name)}
-            if returned & bound:
+            returns = [r.value for r in ast.walk(node) if isinstance(r, ast.Return)]
+            if {r.id for r in returns if isinstance(r, ast.Name)} & bound or any(_client_of(r) == target for r in returns):
                 out.add(node.name)
     return out
 
@@ -146,7 +156,8 @@ def _is_accessor_call(node: ast.AST, accessors: set[str]) -> bool:
 
 def calls_into(module: str, target: str, accessors: set[str] | None = None) -> set[str]:
     """Names of ``target``'s functions that ``module`` calls: ``alias.fn(...)`` where ``alias`` is
-    bound to ``target`` by an import anywhere in the module, or ``acc().fn(...)`` / ``x = acc();
+    bound to ``target`` by an import anywhere in the module (or, for a ``calls`` module, to its
+    call client: ``payments = calls.client("payments")``), or ``acc().fn(...)`` / ``x = acc();
     x.fn(...)`` where ``acc`` is an accessor (``accessors_of``; pass the package's own)."""
     path = module_path(module)
     if path is None:
@@ -162,7 +173,7 @@ def calls_into(module: str, target: str, accessors: set[str] | None = None) -> s
         elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
             f = node.value.func
             if getattr(f, "id", None) == "lazy_module" and node.value.args and \
-                    getattr(node.value.args[0], "value", None) == target:
+                    getattr(node.value.args[0], "value", None) == target or _client_of(node.value) == target:
                 aliases.update(t.id for t in node.targets if isinstance(t, ast.Name))
     accessors = set(accessors or ()) | accessors_of(module, target)
     for node in ast.walk(tree):  # ``pay = _payments()``

@@ -8,9 +8,10 @@ trim the zip to what the Lambda runtime does not already provide. Run by ``make 
   function of the domain that registered the route (``http.ROUTES``); a path that maps to no
   domain fails the build. One wildcard invoke permission per function. ``REGIONAL`` endpoint.
 * **Roles**: own tables (read/write, indexes Query); other domains' tables read-only where the
-  unit's code imports them (``infra/deps.py``), written only where it calls a writing function of
-  their service (listed by ``sync_writes()``; ``tests/test_package.py`` pins that list); shared
-  plumbing tables of the core modules it imports; its parameters, the data key, its queue.
+  unit's code imports them (``infra/deps.py``), never written: a write into another domain is an
+  event, or a synchronous call (``chalicelib/calls.py``) to that unit's ``Call<Unit>`` function,
+  which the caller's role may invoke (``sync_calls()``; ``tests/test_package.py`` pins the list);
+  shared plumbing tables of the core modules it imports; its parameters, the data key, its queue.
 * **Events**: the relay reads both streams with Lambda event filtering (outbox INSERTs, timer
   claims), reports partial batch failures and parks failed batches in ``RelayDLQ``; it publishes
   to ``EventsTopic``; each consuming unit has a queue (visibility = 6 × its consumer's timeout,
@@ -57,6 +58,10 @@ def consumer_fn(unit: str) -> str:
     return f"Consume{camel(unit)}"
 
 
+def call_fn(unit: str) -> str:
+    return f"Call{camel(unit)}"
+
+
 def role_id(unit: str) -> str:
     return f"{camel(unit)}Role"
 
@@ -95,9 +100,8 @@ def unit_modules(unit: str) -> set[str]:
     return deps.closure(roots)
 
 
-def sync_writes(unit: str) -> dict[str, list[str]]:
-    """Other domains whose tables ``unit`` writes because its code calls a writing function of
-    their service: domain → the functions called."""
+def _called(unit: str, leaf: str, writing_only: bool) -> dict[str, list[str]]:
+    """Other domains' ``<domain>.<leaf>`` functions that ``unit``'s code calls: domain → names."""
     from chalicelib import topology
     from chalicelib.domains import DOMAINS
 
@@ -107,14 +111,35 @@ def sync_writes(unit: str) -> dict[str, list[str]]:
         for other in DOMAINS:
             if other in own:
                 continue
-            target = f"chalicelib.{other}.service"
+            target = f"chalicelib.{other}.{leaf}"
             accessors = {a for m in deps.domain_modules(d) for a in deps.accessors_of(m, target)}
             for m in deps.domain_modules(d):
-                called = deps.calls_into(m, target, accessors) & deps.writers(target)
+                called = deps.calls_into(m, target, accessors)
+                if writing_only:
+                    called &= deps.writers(target)
                 if called:
-                    out.setdefault(other, [])
-                    out[other] = sorted(set(out[other]) | called)
+                    out[other] = sorted(set(out.get(other, [])) | called)
     return out
+
+
+def sync_writes(unit: str) -> dict[str, list[str]]:
+    """Other domains whose tables ``unit`` would write because its code calls a writing function
+    of their service in-process: domain → the functions called (should stay empty: a write into
+    another domain is an event or a call to its function, ``sync_calls``)."""
+    return _called(unit, "service", writing_only=True)
+
+
+def sync_calls(unit: str) -> dict[str, list[str]]:
+    """Other units' call functions ``unit`` invokes (``chalicelib/calls.py``): callee domain →
+    the calls made. Its role may invoke those functions and nothing of their tables."""
+    return _called(unit, "calls", writing_only=False)
+
+
+def callees() -> list[str]:
+    """Units that answer synchronous calls (each gets a ``Call<Unit>`` function)."""
+    from chalicelib import topology
+
+    return sorted({topology.unit_of(d) for u in topology.units() for d in sync_calls(u)})
 
 
 def grants(unit: str) -> dict:
@@ -172,6 +197,8 @@ def _role(name: str, statements: list[dict]) -> dict:
 
 
 def unit_statements(unit: str, has_queue: bool) -> list[dict]:
+    from chalicelib import topology
+
     g = grants(unit)
     out = []
     if g["write"]:
@@ -189,6 +216,10 @@ def unit_statements(unit: str, has_queue: bool) -> list[dict]:
     if g["s3"]:
         out.append({"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
                     "Resource": [_sub(f"${{AttachmentsBucket.Arn}}/{p}/*") for p in g["s3"]]})
+    called = sorted({topology.unit_of(d) for d in sync_calls(unit)})
+    if called:
+        out.append({"Sid": "CallOtherUnits", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+                    "Resource": [{"Fn::GetAtt": [call_fn(u), "Arn"]} for u in called]})
     if has_queue:
         out.append({"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                                                    "sqs:ChangeMessageVisibility"],
@@ -198,9 +229,14 @@ def unit_statements(unit: str, has_queue: bool) -> list[dict]:
 
 
 def _function(base: dict, handler: str, unit: str, settings, role: str, events: dict | None = None) -> dict:
+    from chalicelib import topology
+
     props = {k: base[k] for k in ("Runtime", "CodeUri", "Tags", "Tracing", "Architectures") if k in base}
     env = dict(base.get("Environment", {}).get("Variables", {}))
     env["SUIZHEN_UNIT"] = unit
+    called = sorted({topology.unit_of(d) for d in sync_calls(unit)})
+    if called:  # chalicelib/calls.py: which function answers each callee unit
+        env["SUIZHEN_CALL_FUNCTIONS"] = _sub(json.dumps({u: f"${{{call_fn(u)}}}" for u in called}))
     props.update({"Handler": handler, "MemorySize": settings.memory_mb, "Timeout": settings.timeout_s,
                   "Role": {"Fn::GetAtt": [role, "Arn"]}, "Environment": {"Variables": env}})
     if settings.reserved_concurrency is not None:
@@ -288,7 +324,10 @@ def transform(t: dict) -> dict:
                 "Queue": {"Fn::GetAtt": [q, "Arn"]}, "BatchSize": qs.batch_size,
                 "MaximumBatchingWindowInSeconds": qs.batching_window_s,
                 "FunctionResponseTypes": ["ReportBatchItemFailures"]}}})
-    for unit in sorted(set(served) | set(consuming)):
+    # Synchronous calls: a call function per callee unit, invoked only by its callers' roles
+    for unit in callees():
+        res[call_fn(unit)] = _function(base, "chalicelib.entry.answer", unit, topology.CALLS, role_id(unit))
+    for unit in sorted(set(served) | set(consuming) | set(callees())):
         res[role_id(unit)] = _role(camel(unit), unit_statements(unit, unit in consuming))
 
     # Relay: both streams, filtered, partial failures, DLQ

@@ -1,5 +1,6 @@
-"""Booking tests' helpers: an in-memory stand-in for the payments service (its contract:
-create_order / refund / close_order, emitting the real outbox events) so the seat logic can be
+"""Booking tests' helpers: an in-memory stand-in for payments' call client (its contract,
+``chalicelib/payments/calls.py``: create_order / refund / close_order answering JSON, emitting
+the real outbox events) so the seat logic can be
 driven step by step and by hypothesis without provider round trips, and a session body.
 ``tests/test_booking_payments.py`` runs the same flows on the real payments domain."""
 
@@ -51,7 +52,7 @@ class FakePayments:
                         "amount_fen": o.amount_fen if amount is None else amount})
 
     def create_order(self, *, payer_account_id, product_type, product_id, amount_fen, doctor_id, description,
-                     expires_in_s=900) -> Order:
+                     expires_in_s=900) -> dict:
         self.calls.append(("create_order", product_id))
         o = Order(new_id(), "created", amount_fen, clock.now() + timedelta(seconds=expires_in_s), payer_account_id,
                   product_type, product_id, doctor_id)
@@ -59,7 +60,8 @@ class FakePayments:
         if amount_fen == 0:
             o.status = "paid"
             self._event("order.paid", o)
-        return o
+        return {"order_id": o.order_id, "status": o.status, "amount_fen": o.amount_fen,
+                "expires_at": clock.iso(o.expires_at)}
 
     def close_order(self, order_id, reason) -> None:
         self.calls.append(("close_order", order_id))

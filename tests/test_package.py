@@ -22,12 +22,11 @@ from infra import package
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
-# Synchronous calls into another domain's writing service functions: each one makes a role write
-# another domain's tables. Derived from the code (package.sync_writes); pinned here so a new one
-# fails this test instead of widening a role silently. Each should become an event or a call to
-# that domain's function.
-KNOWN_SYNC_WRITES = {
-    "identity": {},  # doctors → accounts.set_role is inside the identity unit
+# Synchronous calls into another unit's function (chalicelib/calls.py): the writes whose answer
+# a caller needs at once. Derived from the code (package.sync_calls); pinned here so a new one
+# fails this test instead of widening a role silently. The caller's role may invoke the callee's
+# call function and writes none of its tables.
+KNOWN_CALLS = {
     "messaging": {"payments": ["create_order", "refund"]},
     "booking": {"payments": ["close_order", "create_order", "refund"]},
     "opinions": {"payments": ["close_order", "create_order", "credit_deferred_share", "refund"]},
@@ -46,11 +45,10 @@ ALLOWED_READS = {
     "messaging": ["accounts", "bindings", "booking", "doctors", "notifications"],
     "booking": ["accounts", "bindings", "doctors", "notifications"],
     "opinions": ["accounts", "doctors", "notifications"],
-    "notifications": ["accounts", "bindings", "booking", "doctors", "messaging", "payments"],
+    "notifications": ["accounts", "bindings", "booking", "doctors", "messaging"],
     "followup": ["accounts", "bindings", "booking", "brand", "doctors", "messaging", "notifications", "opinions",
-                 "payments", "referrals"],
-    "brand": ["accounts", "bindings", "booking", "doctors", "messaging", "notifications", "opinions", "payments",
-              "referrals"],
+                 "referrals"],
+    "brand": ["accounts", "bindings", "booking", "doctors", "messaging", "notifications", "opinions", "referrals"],
     "referrals": ["accounts", "bindings", "doctors", "notifications"],
 }
 
@@ -154,17 +152,45 @@ def test_no_function_writes_another_domains_table(packaged):
     _, t, _ = packaged
     owners = package.models_by_owner()
     table_owner = {f"Table{package._camel(package.short_name(m))}": owner for owner, ms in owners.items() for m in ms}
-    derived = {u: package.sync_writes(u) for u in topology.units()}
-    assert {u: w for u, w in derived.items() if w} == {u: w for u, w in KNOWN_SYNC_WRITES.items() if w}
+    assert {u: package.sync_writes(u) for u in topology.units() if package.sync_writes(u)} == {}
     for unit, domains in topology.units().items():
-        allowed = set(domains) | set(derived[unit])
         for table in _tables_written(t["Resources"][package.role_id(unit)]):
             owner = table_owner[table]
-            assert owner.startswith("core.") or owner in allowed, (unit, table)
+            assert owner.startswith("core.") or owner in domains, (unit, table)
     # the relay, the sweep and the authorizer write no domain's table
     assert _tables_written(t["Resources"]["OutboxRelayRole"]) == set()
     assert _tables_written(t["Resources"]["TimerSweepRole"]) == {"TableTimers"}
     assert _tables_written(t["Resources"]["TokenAuthorizerRole"]) == set()
+
+
+def _invokes(role: dict) -> set[str]:
+    return {r["Fn::GetAtt"][0] for st in _statements(role) if "lambda:InvokeFunction" in _as_list(st["Action"])
+            for r in _as_list(st["Resource"])}
+
+
+@pytest.mark.enable_socket
+def test_synchronous_calls_invoke_only_the_callees_call_function(packaged):
+    _, t, _ = packaged
+    res = t["Resources"]
+    derived = {u: package.sync_calls(u) for u in topology.units()}
+    assert {u: c for u, c in derived.items() if c} == KNOWN_CALLS
+    for unit, called in derived.items():
+        expected = {package.call_fn(topology.unit_of(d)) for d in called}
+        assert _invokes(res[package.role_id(unit)]) == expected, unit
+        for fn in (package.api_fn(unit), package.consumer_fn(unit)):
+            if fn in res:
+                env = res[fn]["Properties"]["Environment"]["Variables"]
+                assert ("SUIZHEN_CALL_FUNCTIONS" in env) == bool(called), fn
+    call = res["CallPayments"]["Properties"]
+    assert call["Handler"] == "chalicelib.entry.answer"
+    assert call["Role"] == {"Fn::GetAtt": [package.role_id("payments"), "Arn"]}
+    assert call["Environment"]["Variables"]["SUIZHEN_UNIT"] == "payments"
+    assert json.loads(res["ApiMessaging"]["Properties"]["Environment"]["Variables"]["SUIZHEN_CALL_FUNCTIONS"]
+                      ["Fn::Sub"]) == {"payments": "${CallPayments}"}
+    # what a caller may ask is what payments answers
+    from chalicelib.payments import calls as payment_calls
+
+    assert {op for c in KNOWN_CALLS.values() for op in c["payments"]} <= set(payment_calls.__all__)
 
 
 @pytest.mark.enable_socket
@@ -283,7 +309,7 @@ def test_a_unit_at_work_imports_no_domain_beyond_its_allowed_reads(unit):
     """Its API entry, then everything it runs later: each of its domains' modules (services load
     lazily on the first request) and its consumers. The role is derived from the imports read
     statically; this proves what really loads stays inside it (own domains, allowed reads, the
-    pinned synchronous writes) — a dynamic import the reading missed would fail here."""
+    nothing of the units it calls) — a dynamic import the reading missed would fail here."""
     loaded = set(_in_unit(unit, (
         f"events.load_unit({unit!r})\n"
         f"for d in topology.units()[{unit!r}]:\n"
@@ -291,7 +317,7 @@ def test_a_unit_at_work_imports_no_domain_beyond_its_allowed_reads(unit):
         "    for m in pkgutil.iter_modules(pkg.__path__):\n"
         "        importlib.import_module(f'chalicelib.{d}.{m.name}')\n"
         f"print(json.dumps({_DOMAINS_LOADED}))\n"))) - {"core"}
-    allowed = set(topology.units()[unit]) | set(ALLOWED_READS[unit]) | set(KNOWN_SYNC_WRITES.get(unit, {}))
+    allowed = set(topology.units()[unit]) | set(ALLOWED_READS[unit])
     assert loaded <= allowed, sorted(loaded - allowed)
 
 

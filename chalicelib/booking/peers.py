@@ -9,10 +9,11 @@ from chalicelib.core.config import get_settings
 
 
 def payments():
-    """The payments domain's service (contract in the module docstring of that domain)."""
-    from chalicelib.payments import service
+    """Payments, called synchronously through its function (``chalicelib/calls.py``; what it
+    answers: ``chalicelib/payments/calls.py``)."""
+    from chalicelib import calls
 
-    return service
+    return calls.client("payments")
 
 
 def bindings():

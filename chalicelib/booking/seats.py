@@ -13,7 +13,8 @@ payments' ``create_order`` when the session has a fee.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
@@ -28,6 +29,13 @@ from . import counters, guards, peers
 from .models import LIVE, Booking, BookingLock, Session, SlotRequest, WaitlistEntry
 from .timing import HOLD_GRACE, HOLD_TIMER, REMINDER_TIMER, REMINDERS, REQUEST_TIMER, today
 from .views import event_payload
+
+
+class HeldOrder(NamedTuple):
+    """What a held seat keeps of its order (payments' answer, ``OrderOut``)."""
+
+    order_id: str
+    expires_at: datetime
 
 
 def get_booking_item(booking_id: str) -> Booking:
@@ -51,29 +59,30 @@ def take_seat(s: Session, *, account_id: str, profile_id: str, source: str,
     fee = int(s.fee_fen)
     order = None
     if fee > 0:
-        order = peers.payments().create_order(
+        reply = peers.payments().create_order(
             payer_account_id=account_id, product_type="booking", product_id=booking_id, amount_fen=fee,
             doctor_id=s.doctor_id, description=f"加号 {s.local_date}")
+        order = HeldOrder(reply["order_id"], datetime.fromisoformat(reply["expires_at"]))
     try:
         return _commit_seat(s, booking_id, order, account_id=account_id, profile_id=profile_id, source=source,
                             request=request, entry=entry)
     except Exception:
         if order is not None:
             try:
-                peers.payments().close_order(order.order_id, "seat not held")
+                peers.payments().close_order(order_id=order.order_id, reason="seat not held")
             except Exception:  # the order expires on its own; a payment on it is refunded
                 logger.exception("could not close the order of a failed hold", extra={"order_id": order.order_id})
         raise
 
 
-def _commit_seat(s: Session, booking_id: str, order, *, account_id: str, profile_id: str, source: str,
-                 request: SlotRequest | None, entry: WaitlistEntry | None) -> Booking:
+def _commit_seat(s: Session, booking_id: str, order: HeldOrder | None, *, account_id: str, profile_id: str,
+                 source: str, request: SlotRequest | None, entry: WaitlistEntry | None) -> Booking:
     now = clock.now()
     paid = order is not None
     b = Booking(booking_id, session_id=s.session_id, doctor_id=s.doctor_id, account_id=account_id,
                 profile_id=profile_id, status="held" if paid else "confirmed", source=source,
-                request_id=request.request_id if request else None, order_id=order.order_id if paid else None,
-                amount_fen=int(s.fee_fen), hold_expires_at=order.expires_at if paid else None,
+                request_id=request.request_id if request else None, order_id=order.order_id if order else None,
+                amount_fen=int(s.fee_fen), hold_expires_at=order.expires_at if order else None,
                 starts_at=s.starts_at, ends_at=s.ends_at, local_date=s.local_date, created_at=now,
                 confirmed_at=None if paid else now, reminder_timers=[])
     for attempt in (1, 2):
@@ -90,7 +99,7 @@ def _commit_seat(s: Session, booking_id: str, order, *, account_id: str, profile
                 tx.save(BookingLock(guards.seat_key(s.session_id, profile_id), ref_id=booking_id),
                         condition=BookingLock.key.does_not_exist())
                 guards.eligibility_check(tx, s.doctor_id, profile_id, account_id)
-                if paid:
+                if order is not None:
                     tx.update(BookingLock(guards.holds_key(account_id)), actions=[BookingLock.n.add(1)],
                               condition=BookingLock.n.does_not_exist() | (BookingLock.n < peers.max_unpaid_holds()))
                     timers.schedule(HOLD_TIMER, order.expires_at + HOLD_GRACE, {"booking_id": booking_id},

@@ -107,7 +107,7 @@ def _settle_money(event_id: str, payload: dict) -> None:
     pay = peers.payments()
     if money == "close":
         try:
-            pay.close_order(order_id, payload.get("reason") or "booking released")
+            pay.close_order(order_id=order_id, reason=payload.get("reason") or "booking released")
         except Conflict:
             pass  # paid meanwhile: the order.paid consumer finds the booking not held and refunds
     elif money == "refund":

@@ -2,7 +2,7 @@
 
 import os
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Json
 
 
 class Settings(BaseModel):
@@ -40,11 +40,14 @@ class Settings(BaseModel):
     messaging_group_sends_per_day: int = Field(default=3, ge=1)
     messaging_group_max_recipients: int = Field(default=10_000, ge=1, le=10_000)
     platform_fee_bps: int = Field(default=1000, ge=0, le=10000)  # platform's share of each paid order
-    payment_check_after_s: int = 180
+    payment_check_after_s: int = 180  # reconcile an unconfirmed payment attempt after this long
     # Event relay → SNS topic → one SQS queue per unit (chalicelib/topology.py); set by the template.
     events_topic_arn: str = ""
     # Which unit (chalicelib/topology.py) a deployed function serves; empty = the whole app.
-    unit: str = ""  # reconcile an unconfirmed payment attempt after this long
+    unit: str = ""
+    # unit → the function answering its synchronous calls (chalicelib/calls.py), as JSON; set by the
+    # template for units that call another. Empty: the callee runs in this process (tests, local API).
+    call_functions: Json[dict[str, str]] = Field(default_factory=dict)
     # second opinions (二次诊疗)
     opinion_match_price_fen: int = Field(default=200_000, ge=100)  # price when the platform matches the expert
     opinion_turnaround_workdays: int = Field(default=5, ge=1, le=30)  # from a complete case to the report

@@ -9,17 +9,19 @@ from datetime import timedelta
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 
+from chalicelib import calls
 from chalicelib.core import clock, timers
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable
 from chalicelib.core.ids import new_id
 from chalicelib.core.outbox import consumer, emit, publish, transaction
-from chalicelib.payments import service as payments
 
 from .conversations import get_conversation
 from .models import Consultation, Conversation, Package
 from .schemas import ConsultationOut, PackageOut
 from .sending import post_card
 from .views import side
+
+payments = calls.client("payments")  # synchronous, to payments' function (chalicelib/calls.py)
 
 NUDGE_BEFORE = timedelta(hours=2)
 
@@ -87,7 +89,7 @@ def buy_consultation(caller, conversation_id: str) -> ConsultationOut:
     order = payments.create_order(payer_account_id=caller.account_id, product_type="consultation",
                                   product_id=c.consultation_id, amount_fen=int(p.price_fen), doctor_id=conv.doctor_id,
                                   description=f"图文问诊 {int(p.hours)}小时/{int(p.messages)}条")
-    c.update(actions=[Consultation.order_id.set(order.order_id)])
+    c.update(actions=[Consultation.order_id.set(order["order_id"])])
     return consultation_out(c)
 
 

@@ -13,16 +13,18 @@ from __future__ import annotations
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 
+from chalicelib import calls
 from chalicelib.core import clock, timers
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable
 from chalicelib.core.observability import logger
 from chalicelib.core.outbox import consumer, emit, transaction
-from chalicelib.payments import service as payments
 
 from .common import COUNTER, OPEN, case_out, count, get_case, payload
 from .matching import DEADLINE_TIMER, RESPOND_TIMER
 from .models import Case, Counter, Expert
 from .schemas import Stats
+
+payments = calls.client("payments")  # synchronous, to payments' function (chalicelib/calls.py)
 
 GROUNDS = ("withdrawn", "no_expert", "deadline", "operator")
 
@@ -77,7 +79,7 @@ def _close_unpaid(event_id: str, p: dict) -> None:
     if not p.get("order_id"):
         return
     try:
-        payments.close_order(p["order_id"], "case withdrawn")
+        payments.close_order(order_id=p["order_id"], reason="case withdrawn")
     except Conflict:
         pass  # paid meanwhile: ``order.paid`` finds the case withdrawn and refunds it
 
@@ -148,7 +150,7 @@ def _credit_expert(event_id: str, p: dict) -> None:
     """The order was paid without a doctor (the expert was not settled yet), so payments booked
     it all to the platform; now the expert's share moves to their earnings, once per order."""
     c = get_case(p["case_id"])
-    payments.credit_deferred_share(c.order_id, c.expert_id)
+    payments.credit_deferred_share(order_id=c.order_id, doctor_id=c.expert_id)
 
 
 # --- statistics ------------------------------------------------------------------------------

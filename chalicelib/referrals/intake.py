@@ -8,6 +8,7 @@ from datetime import date
 
 from pynamodb.exceptions import UpdateError
 
+from chalicelib import calls
 from chalicelib.accounts import service as accounts
 from chalicelib.bindings import service as bindings
 from chalicelib.core import clock
@@ -17,11 +18,12 @@ from chalicelib.core.errors import Conflict, NotFound, Unprocessable
 from chalicelib.core.ids import new_id
 from chalicelib.core.outbox import emit, transaction
 from chalicelib.core.pagination import Page, parse_limit, query_page
-from chalicelib.payments import service as payments
 
 from .common import audit_read, cases_page, full_out, get_case, payload, visible_case
 from .models import Case, CaseDocument
 from .schemas import DocLink, DocOut, DocUpload, ReferralCaseCreated, ReferralConsentText, ReferralOrderRef
+
+payments = calls.client("payments")  # synchronous, to payments' function (chalicelib/calls.py)
 
 UPLOAD_TTL_S = 600
 DOWNLOAD_TTL_S = 300
@@ -85,9 +87,9 @@ def _order(c: Case):
     o = payments.create_order(payer_account_id=c.account_id, product_type=PRODUCT, product_id=c.case_id,
                               amount_fen=int(c.fee_fen), doctor_id=None, description="名医主刀 平台服务费",
                               expires_in_s=ORDER_TTL_S)
-    c.update(actions=[Case.order_id.set(o.order_id)])
-    return ReferralOrderRef(order_id=o.order_id, amount_fen=int(o.amount_fen), status=o.status,
-                    expires_at=clock.iso(o.expires_at))
+    c.update(actions=[Case.order_id.set(o["order_id"])])
+    return ReferralOrderRef(order_id=o["order_id"], amount_fen=o["amount_fen"], status=o["status"],
+                            expires_at=o["expires_at"])
 
 
 def create_case(caller, body) -> ReferralCaseCreated:

@@ -13,15 +13,17 @@ from __future__ import annotations
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 
+from chalicelib import calls
 from chalicelib.core import clock
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable
 from chalicelib.core.observability import logger
 from chalicelib.core.outbox import consumer, emit, transaction
-from chalicelib.payments import service as payments
 
 from .common import BEFORE_CONFIRMATION, PAID_OPEN, full_out, get_case, need, payload, visible_case
 from .intake import PRODUCT
 from .models import Case, Surgeon
+
+payments = calls.client("payments")  # synchronous, to payments' function (chalicelib/calls.py)
 
 HOLDING = ("proposed", "accepted", "confirmed")
 
@@ -121,7 +123,7 @@ def _settle(event_id: str, p: dict) -> None:
         return
     if p.get("previous") == "awaiting_payment":
         try:
-            payments.close_order(p["order_id"], "referral cancelled")
+            payments.close_order(order_id=p["order_id"], reason="referral cancelled")
         except Conflict:
             pass  # paid meanwhile: ``order.paid`` finds the case cancelled and refunds it
         return

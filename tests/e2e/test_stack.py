@@ -58,6 +58,9 @@ def test_login_profile_doctor_verify_directory_bind_pay(stack):
     stack.call("PUT", "/v1/doctor/consultation-package", {"price_fen": 2000}, token=dtok)
     status, consult = stack.call("POST", f"/v1/conversations/{conv}/consultations", token=tok)
     assert status == 201
+    # the order was made by payments' call function (Lambda Invoke into the devstack process), not
+    # by the API process: its DynamoDB calls count under that function
+    assert stack.call("GET", "/dev/calls", token=tok)[1]["dynamodb"]["call-payments"]["TransactWriteItems"] >= 1
     status, params = stack.call("POST", f"/v1/orders/{consult['order_id']}/pay", {"channel": "wechat_app"}, token=tok)
     assert status == 200 and params["params"]["prepayid"]
     status, delivered = stack.call("POST", "/sandbox/pay", {"order_id": consult["order_id"]}, base=stack.sandbox)
