@@ -12,11 +12,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from pynamodb.models import Model
-
-from chalicelib.core.db import registered_models
 from chalicelib.core.lazy import load
+
+if TYPE_CHECKING:  # every entry imports this module; PynamoDB (and botocore) only what uses models
+    from pynamodb.models import Model
 
 DOMAINS: tuple[str, ...] = ("accounts", "doctors", "bindings", "payments", "messaging", "booking", "opinions",
                             "notifications", "followup", "brand", "referrals")
@@ -48,6 +49,8 @@ def load_all() -> None:
 
 
 def all_models() -> list[type[Model]]:
+    from chalicelib.core.db import registered_models
+
     load_all()
     return registered_models()
 
