@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from functools import cache
 
+from . import observability
 from .config import get_settings
-from .observability import logger
 
 
 @cache
@@ -64,7 +64,7 @@ def secret_parameter(name: str, *, missing: str | None = None) -> str:
     except ClientError as exc:
         if missing is None or exc.response.get("Error", {}).get("Code") != "ParameterNotFound":
             raise
-        logger.warning("secret parameter missing", extra={"param": name})
+        observability.logger.warning("secret parameter missing", extra={"param": name})
         value = missing
     _param_cache[name] = (time.monotonic() + get_settings().secrets_cache_ttl_s, value)
     return value

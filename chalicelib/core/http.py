@@ -26,11 +26,10 @@ from typing import Any
 from chalice import AuthResponse, Blueprint
 from chalice import Response as HttpResponse
 
-from . import clock, lazy
+from . import clock, lazy, observability
 from .config import get_settings
 from .errors import ApiError, BadRequest, Forbidden, PayloadTooLarge, Unauthorized
 from .ids import new_id
-from .observability import logger as log
 from .pagination import Page
 from .tokens import verify_access_token
 
@@ -291,14 +290,14 @@ def error_middleware(event, get_response):
     """Renders ApiError and Chalice's own error bodies in our error format, with a request id
     that also goes on every log line of the request."""
     rid = request_id_of(event.context)
-    log.append_keys(request_id=rid)
+    observability.logger.append_keys(request_id=rid)
     try:
         response = get_response(event)
     except ApiError as exc:
         if exc.status >= 500:
-            log.exception("api error")
+            observability.logger.exception("api error")
         else:
-            log.info("request refused", extra={"status": exc.status, "code": exc.code})
+            observability.logger.info("request refused", extra={"status": exc.status, "code": exc.code})
         return error_response(exc, rid)
     body = response.body
     if response.status_code >= 400 and isinstance(body, dict) and "Code" in body and "Message" in body:
