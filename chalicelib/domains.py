@@ -25,7 +25,7 @@ SHARED = ("outbox", "timers", "audit", "ratelimit", "idempotency")
 
 
 def apis(domains: Iterable[str] = DOMAINS) -> list:
-    from chalicelib.core.openapi import api as system_api
+    from chalicelib.core.system import api as system_api
 
     return [system_api] + [importlib.import_module(f"chalicelib.{d}.routes").api for d in domains]
 
