@@ -12,11 +12,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from pynamodb.models import Model
-
-from chalicelib.core.db import registered_models
 from chalicelib.core.lazy import load
+
+if TYPE_CHECKING:  # every entry imports this module; PynamoDB (and botocore) only what uses models
+    from pynamodb.models import Model
 
 DOMAINS: tuple[str, ...] = ("accounts", "doctors", "bindings", "payments", "messaging", "booking", "opinions",
                             "notifications", "followup", "brand", "referrals")
@@ -24,7 +25,7 @@ SHARED = ("outbox", "timers", "audit", "ratelimit", "idempotency")
 
 
 def apis(domains: Iterable[str] = DOMAINS) -> list:
-    from chalicelib.core.openapi import api as system_api
+    from chalicelib.core.system import api as system_api
 
     return [system_api] + [importlib.import_module(f"chalicelib.{d}.routes").api for d in domains]
 
@@ -48,6 +49,8 @@ def load_all() -> None:
 
 
 def all_models() -> list[type[Model]]:
+    from chalicelib.core.db import registered_models
+
     load_all()
     return registered_models()
 

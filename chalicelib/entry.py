@@ -15,24 +15,26 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from chalice import Chalice, ConvertToMiddleware
+from chalice import Chalice
 
 from chalicelib.core.config import get_settings
 from chalicelib.core.http import authorizer_bp, error_middleware
-from chalicelib.core.observability import logger, metrics, tracing_middleware
+from chalicelib.core.observability import logging_middleware, metrics_middleware, tracing_middleware
 from chalicelib.domains import DOMAINS, apis
 
 
 def create_app(domains: Iterable[str] = DOMAINS) -> Chalice:
-    app = Chalice(app_name="suizhen")
+    # Powertools' logger (made on first use) owns the "suizhen" log; Chalice adding its own handler
+    # first would print every line twice, the second copy unscrubbed.
+    app = Chalice(app_name="suizhen", configure_logs=False)
     # Only PNG is binary: API Gateway then needs the client's Accept: image/png. SVG and .ics are
     # text, served without any Accept header (a calendar app or a browser sends none that would match).
     app.api.binary_types.append("image/png")
     app.register_blueprint(authorizer_bp)
     for api in apis(domains):
         app.register_blueprint(api.bp)
-    app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
-    app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
+    app.register_middleware(logging_middleware)
+    app.register_middleware(metrics_middleware)
     app.register_middleware(tracing_middleware)
     app.register_middleware(error_middleware, "http")
     return app

@@ -8,7 +8,7 @@ IAM role: a domain on its own, or a few small domains grouped (``GROUPS``). A do
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from chalicelib.domains import DOMAINS
 
@@ -18,15 +18,15 @@ GROUPS: dict[str, tuple[str, ...]] = {"identity": ("accounts", "doctors")}
 SYSTEM = "system"
 
 
-@dataclass(frozen=True)
-class FunctionSettings:
+# NamedTuples rather than dataclasses: every unit's function imports this module at cold start
+# (``entry.unit_domains``), and ``dataclasses`` would cost it ~10 ms the whole app does not pay.
+class FunctionSettings(NamedTuple):
     memory_mb: int = 512
     timeout_s: int = 15
     reserved_concurrency: int | None = None
 
 
-@dataclass(frozen=True)
-class QueueSettings:
+class QueueSettings(NamedTuple):
     batch_size: int = 10
     batching_window_s: int = 1
     max_receive_count: int = 5
@@ -47,11 +47,11 @@ API: dict[str, FunctionSettings] = {
     SYSTEM: FunctionSettings(memory_mb=512, timeout_s=10, reserved_concurrency=5),
 }
 QUEUES: dict[str, QueueSettings] = {
-    "payments": replace(QUEUE_DEFAULT, consumer=FunctionSettings(memory_mb=1024, timeout_s=60)),
+    "payments": QUEUE_DEFAULT._replace(consumer=FunctionSettings(memory_mb=1024, timeout_s=60)),
     # A group send's delivery event carries 100 recipients (one transaction each): ten of them in
     # one invocation took 44 s of the 60 s timeout on the local stack (bench/group_send_stack.py);
     # two keep an invocation to ~200 recipients, far from it.
-    "messaging": replace(QUEUE_DEFAULT, batch_size=2),
+    "messaging": QUEUE_DEFAULT._replace(batch_size=2),
 }
 RELAY = FunctionSettings(memory_mb=512, timeout_s=60)
 RELAY_BATCH_SIZE = 100

@@ -95,7 +95,7 @@ def unit_modules(unit: str) -> set[str]:
     from chalicelib import topology
 
     if unit == topology.SYSTEM:
-        return deps.closure(["chalicelib.core.openapi"])
+        return deps.closure(["chalicelib.core.system"])
     roots = [m for d in topology.units()[unit] for m in deps.domain_modules(d)]
     return deps.closure(roots)
 

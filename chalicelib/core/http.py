@@ -19,20 +19,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalice import AuthResponse, Blueprint
 from chalice import Response as HttpResponse
 
-from . import clock, lazy
+from . import lazy, observability
 from .config import get_settings
 from .errors import ApiError, BadRequest, Forbidden, PayloadTooLarge, Unauthorized
 from .ids import new_id
-from .observability import logger as log
-from .pagination import Page
-from .tokens import verify_access_token
+
+# Every function's cold import runs this module and builds its routes, nothing more: the token
+# check, the clock and pagination are imported by the request that needs them, and the records
+# below are NamedTuples and a plain class, not dataclasses (``dataclasses`` and the code it
+# generates per class cost ~15 ms here).
 
 authorizer_bp = Blueprint(__name__)
 
@@ -40,6 +41,8 @@ authorizer_bp = Blueprint(__name__)
 @authorizer_bp.authorizer(ttl_seconds=300)
 def token_authorizer(auth_request):
     """Verifies the bearer token (no DynamoDB call) and passes account id, role and expiry."""
+    from .tokens import verify_access_token
+
     token = auth_request.token or ""
     if token.lower().startswith("bearer "):
         token = token[7:].strip()
@@ -59,8 +62,7 @@ def _exp_of(token: str) -> int:
     return int(jwt.decode(token, options={"verify_signature": False}).get("exp", 0))
 
 
-@dataclass(frozen=True)
-class Caller:
+class Caller(NamedTuple):
     account_id: str
     role: str
 
@@ -69,8 +71,7 @@ class Caller:
         return self.role == "admin"
 
 
-@dataclass(frozen=True)
-class ListOf:
+class ListOf(NamedTuple):
     """``response=ListOf("Item")``: a page ``{"items": [Item], "next_cursor": str | null}``."""
 
     item: Any
@@ -79,8 +80,7 @@ class ListOf:
 SchemaRef = Any  # a schema class, its name in the domain's schemas module, or ListOf(ref)
 
 
-@dataclass
-class RouteSpec:
+class RouteSpec(NamedTuple):
     path: str
     method: str
     summary: str
@@ -108,14 +108,14 @@ class RouteSpec:
 ROUTES: list[RouteSpec] = []
 
 
-@dataclass
 class Ctx:
     """What a route function gets: the caller, the validated body and query, the raw request."""
 
-    request: Any
-    caller: Caller | None
-    body: Any = None
-    query: Any = None
+    def __init__(self, request: Any, caller: Caller | None, body: Any = None, query: Any = None):
+        self.request = request
+        self.caller = caller
+        self.body = body
+        self.query = query
 
     @property
     def account_id(self) -> str:
@@ -146,6 +146,8 @@ def request_id_of(context: dict) -> str:
 
 
 def _caller_from(request) -> Caller:
+    from .clock import epoch
+
     auth = (request.context or {}).get("authorizer") or {}
     if auth.get("valid") != "true":
         raise Unauthorized("token is missing, invalid or expired", code="invalid_token")
@@ -153,7 +155,7 @@ def _caller_from(request) -> Caller:
         exp = int(auth.get("exp", "0"))
     except ValueError:
         exp = 0
-    if exp <= clock.epoch():  # the gateway may cache an authorizer verdict past a token's expiry
+    if exp <= epoch():  # the gateway may cache an authorizer verdict past a token's expiry
         raise Unauthorized("token has expired", code="token_expired")
     return Caller(account_id=auth["principalId"], role=auth.get("role", ""))
 
@@ -194,6 +196,8 @@ def parse_query(request, model: Any):
 
 
 def dump(value: Any) -> Any:
+    from .pagination import Page
+
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
     if isinstance(value, Page):
@@ -291,14 +295,14 @@ def error_middleware(event, get_response):
     """Renders ApiError and Chalice's own error bodies in our error format, with a request id
     that also goes on every log line of the request."""
     rid = request_id_of(event.context)
-    log.append_keys(request_id=rid)
+    observability.logger.append_keys(request_id=rid)
     try:
         response = get_response(event)
     except ApiError as exc:
         if exc.status >= 500:
-            log.exception("api error")
+            observability.logger.exception("api error")
         else:
-            log.info("request refused", extra={"status": exc.status, "code": exc.code})
+            observability.logger.info("request refused", extra={"status": exc.status, "code": exc.code})
         return error_response(exc, rid)
     body = response.body
     if response.status_code >= 400 and isinstance(body, dict) and "Code" in body and "Message" in body:

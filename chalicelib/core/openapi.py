@@ -15,13 +15,11 @@ import typing
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from .http import ROUTES, Api, Ctx, ListOf
+from .http import ROUTES, ListOf
 
 if TYPE_CHECKING:  # pydantic is imported only when the document is built
     from pydantic import BaseModel
     from pydantic.json_schema import JsonSchemaMode
-
-api = Api("system")
 
 REF = "#/components/schemas/{model}"
 
@@ -247,12 +245,3 @@ def document() -> dict:
                        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
     }
 
-
-@api.route("/v1/openapi.json", "GET", auth=False, summary="This API's OpenAPI document")
-def openapi_json(ctx: Ctx):
-    return document()
-
-
-@api.route("/v1/health", "GET", auth=False, summary="Liveness check")
-def health(ctx: Ctx):
-    return {"status": "ok"}

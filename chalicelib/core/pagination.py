@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from pynamodb.exceptions import QueryError, ScanError
-
 from .errors import BadRequest
 
 T = TypeVar("T")
@@ -64,6 +62,10 @@ def query_page(model: Any, query: Callable[..., Any], *args: Any, limit: int, cu
     The result's page iterator is read once rather than iterating items: PynamoDB's ``limit``
     would keep querying until ``limit`` items passed the filter, an unbounded read when a filter
     drops most items. This is the one place that knows it (services only see ``Page``)."""
+    # Not at module level: ``Page`` is on every route's import path (``http.dump``), and these
+    # exceptions bring botocore's.
+    from pynamodb.exceptions import QueryError, ScanError
+
     result = query(*args, page_size=limit, last_evaluated_key=decode_cursor(cursor), **kwargs)
     try:
         raw = next(result.page_iter)

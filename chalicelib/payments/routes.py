@@ -4,9 +4,9 @@ from urllib.parse import parse_qsl
 
 from chalice import Response as HttpResponse
 
+from chalicelib.core import observability
 from chalicelib.core.http import Api, Ctx, ListOf
 from chalicelib.core.lazy import lazy_module
-from chalicelib.core.observability import logger
 
 service = lazy_module("chalicelib.payments.service")
 api = Api("payments")
@@ -36,10 +36,10 @@ def _wechat_reply(handler, ctx: Ctx) -> HttpResponse:
     try:
         handler(dict(ctx.request.headers), ctx.request.raw_body or b"")
     except SignatureError as exc:
-        logger.warning("wechat notification refused", extra={"reason": str(exc)})
+        observability.logger.warning("wechat notification refused", extra={"reason": str(exc)})
         return HttpResponse(body={"code": "FAIL", "message": "signature verification failed"}, status_code=401)
     except service.Rejected as exc:
-        logger.error("wechat notification does not match our records", extra={"reason": str(exc)})
+        observability.logger.error("wechat notification does not match our records", extra={"reason": str(exc)})
         return HttpResponse(body={"code": "FAIL", "message": "rejected"}, status_code=400)
     return HttpResponse(body="", status_code=204)
 
@@ -65,7 +65,7 @@ def alipay_notify(ctx: Ctx):
     try:
         service.handle_alipay(params)
     except (SignatureError, service.Rejected) as exc:
-        logger.warning("alipay notification refused", extra={"reason": str(exc)})
+        observability.logger.warning("alipay notification refused", extra={"reason": str(exc)})
         return HttpResponse(body="failure", status_code=400, headers={"Content-Type": "text/plain"})
     return HttpResponse(body="success", status_code=200, headers={"Content-Type": "text/plain"})
 
