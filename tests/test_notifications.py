@@ -556,6 +556,32 @@ def test_stale_booking_reminder_is_not_sent(api, people, drain, fake):
     assert d.status == "not_sent" and d.reason == "stale" and received(fake, "jpush") == []
 
 
+def _task_row(plan_id: str, status: str) -> dict:
+    """A follow-up task as follow-up stores it, and the reminder event it raised."""
+    from chalicelib.core import clock
+    from chalicelib.followup.models import Task
+
+    now = clock.now()
+    Task(plan_id, "pain.0001", item_id="pain", occurrence=1, kind="questionnaire", status=status, due_at=now,
+         window_ends_at=now + timedelta(days=3), remind_at=now + timedelta(days=2)).save()
+    return {"plan_id": plan_id, "task_id": "pain.0001", "item_id": "pain", "kind": "questionnaire",
+            "template_id": "T1", "profile_id": "PR1", "binding_id": "B1", "due_at": clock.iso(now),
+            "window_ends_at": clock.iso(now + timedelta(days=3))}
+
+
+def test_followup_reminder_is_not_sent_for_a_task_done_meanwhile(api, people, drain, fake):
+    _, doctor, alice = people
+    device(api, alice)
+    who = {"doctor_id": doctor.account_id, "patient_account_id": alice.account_id}
+    emit("followup.task_reminder", {**_task_row("PL-OPEN", "open"), **who})
+    emit("followup.task_reminder", {**_task_row("PL-DONE", "completed"), **who})
+    drain()
+    pushes = {d.payload["plan_id"]: d for d in Delivery.by_account.query(alice.account_id) if d.channel == "push"}
+    assert pushes["PL-OPEN"].status == "sent"
+    assert pushes["PL-DONE"].status == "not_sent" and pushes["PL-DONE"].reason == "stale"
+    assert len(received(fake, "jpush")) == 1
+
+
 def test_doctor_gets_one_push_per_conversation_per_10_minutes_then_a_digest(api, people, clock, drain, fake):
     _, doctor, alice = people
     device(api, doctor)

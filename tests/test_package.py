@@ -45,7 +45,7 @@ ALLOWED_READS = {
     "messaging": ["accounts", "bindings", "booking", "doctors", "notifications"],
     "booking": ["accounts", "bindings", "doctors", "notifications"],
     "opinions": ["accounts", "doctors", "notifications"],
-    "notifications": ["accounts", "bindings", "booking", "doctors", "messaging"],
+    "notifications": ["accounts", "bindings", "booking", "doctors", "followup", "messaging"],
     "followup": ["accounts", "bindings", "booking", "brand", "doctors", "messaging", "notifications", "opinions",
                  "referrals"],
     "brand": ["accounts", "bindings", "booking", "doctors", "messaging", "notifications", "opinions", "referrals"],

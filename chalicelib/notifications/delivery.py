@@ -308,6 +308,10 @@ def is_stale(check: str, payload: dict) -> bool:
         from chalicelib.booking import service as booking
 
         return not booking.request_is_open(payload["request_id"])
+    if check == "followup_task_open":
+        from chalicelib.followup import state as followup
+
+        return not followup.task_is_open(payload["plan_id"], payload["task_id"])
     return False
 
 
