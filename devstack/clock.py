@@ -341,7 +341,12 @@ def serve_control(control: ClockControl, stop: threading.Event) -> str:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True, name="clock-control").start()
-    threading.Thread(target=lambda: (stop.wait(), server.shutdown()), daemon=True).start()
+
+    def stop_when_asked() -> None:
+        stop.wait()
+        server.shutdown()
+
+    threading.Thread(target=stop_when_asked, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}"
 
 

@@ -48,7 +48,9 @@ def register(app, stage: str) -> bool:
     return True
 
 
-def _forward(method: str, body: bytes | None) -> Response:
+def _forward(method: str, body: str | bytes | None) -> Response:
+    if isinstance(body, str):
+        body = body.encode()
     req = urllib.request.Request(os.environ[CONTROL_URL_ENV], data=body, method=method,
                                  headers={"Content-Type": "application/json"})
     try:

@@ -134,7 +134,7 @@ class MotoServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> MotoServer:
         self._thread.start()
