@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python scripts/run_tests.py
 
-bench: $(STAMP)
+bench: $(STAMP) package
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.platform
 	$(BIN)/python -m bench.followup_stack
