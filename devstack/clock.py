@@ -38,6 +38,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from .jsonhttp import send_json
+
 CLOCK_FILE_ENV = "DEVSTACK_CLOCK_FILE"
 CONTROL_URL_ENV = "DEVSTACK_CONTROL_URL"
 # offset in microseconds and its bitwise complement: a reader that catches a write half done
@@ -314,12 +316,7 @@ def serve_control(control: ClockControl, stop: threading.Event) -> str:
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self, status: int, payload: dict) -> None:
-            raw = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
+            send_json(self, status, payload)
 
         def do_GET(self):
             if self.path == "/calls":  # the devstack process's DynamoDB calls (devstack/calls.py)

@@ -37,6 +37,8 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from .jsonhttp import send_json
+
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 APNS_KEYS: dict[str, str] = {}  # key id → the public key of the dev .p8 (dev_secret registers it)
 WECHAT_LIMITS = {"thing": 20, "phrase": 5, "character_string": 32}
@@ -82,14 +84,7 @@ class Handler(BaseHTTPRequestHandler):
         return super().handle()
 
     def _send(self, status: int, body, headers: dict | None = None) -> None:
-        raw = json.dumps(body, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(raw)
+        send_json(self, status, body, headers)
 
     def _body(self) -> bytes:
         n = int(self.headers.get("Content-Length") or 0)

@@ -16,6 +16,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlparse
 
+from .jsonhttp import send_json
+
 INVOKE = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")
 
 
@@ -31,14 +33,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _reply(self, status: int, body: dict, headers: dict | None = None) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(raw)
+        send_json(self, status, body, headers)
 
     def do_POST(self) -> None:
         from chalicelib import calls
