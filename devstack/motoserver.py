@@ -134,22 +134,25 @@ def undo_log_transactions() -> None:
     backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
-# What DynamoDB's answers are made of; both models name the shape ``AttributeValue``.
+# The services whose answers take the short way (their answers are plain dicts in wire format).
 FAST_SERVICES = ("dynamodb", "dynamodbstreams")
 
 
 def fast_dynamodb_answers() -> None:
-    """Make moto write DynamoDB's answers without looking each ``AttributeValue`` member up under
-    its aliases, and list a handler's methods once per class (idempotent; tests and the local stack).
+    """Make moto write DynamoDB's answers without looking every member up under its aliases, and
+    list a handler's methods once per class (idempotent; tests and the local stack).
 
-    An ``AttributeValue`` that moto hands the serializer is a plain dict of wire-format members
-    (``{"S": "x"}``, ``{"M": {...}}``). moto's own lookup tries, for each of the shape's ten
-    members, the shape's name (``StringSetAttributeValue`` for ``SS``), the member's name and their
-    ``snake_case`` forms; in a dict whose keys are all member names, none of the other spellings is
-    there, so the lookup finds exactly ``value.get(member)``. Only such dicts take the short way,
-    and only when no response transformer is registered (moto's ``_exclude_from_response``, which
-    DynamoDB never uses); each member's value is still written by moto's own code (strings,
-    base64 for binaries, nested maps and lists), so the answer's bytes do not change.
+    moto's serializer finds each member of an answer's structure by trying its spellings in turn —
+    for ``SS`` of an ``AttributeValue``: ``StringSetAttributeValue``, ``string_set_attribute_value``,
+    ``SS``, ``ss`` — for every member of every structure, present or not: ten members per
+    attribute value, seven per ``ConsumedCapacity``. DynamoDB's handlers answer with plain dicts
+    keyed by the members' own names. For a structure none of whose members has a spelling that is
+    another member's name (worked out once per shape, from moto's own alias rules), the search in
+    such a dict finds exactly ``value.get(member)``: the short way writes those members, each by
+    moto's own code (strings, base64, numbers, nested maps and lists), so the answer's bytes do not
+    change (tests/test_devstack_moto.py). Anything else — an object, a dict with a key that is no
+    member's name, a registered response transformer (``_exclude_from_response``, which DynamoDB
+    never uses) — takes moto's way.
     """
     import functools
 
@@ -159,21 +162,36 @@ def fast_dynamodb_answers() -> None:
     if getattr(base._serialize_type_structure, "fast", False):
         return
     original = base._serialize_type_structure
+    plain: dict[tuple, bool] = {}  # (picker type, service, shape) → a dict's members are found by name alone
+
+    def found_by_name_alone(self, shape) -> bool:
+        key = (type(self._value_picker), self.service_model.service_name, shape.name)
+        if key not in plain:
+            names = shape.members.keys()
+            spellings = set()
+            for member_key, member_shape in shape.members.items():
+                member_shape.parent = shape
+                context = serialize.AttributePickerContext(
+                    obj={}, key=member_key, shape=member_shape, operation_model=self.operation_model,
+                    service_model=self.service_model)
+                spellings.update(k for k in self._value_picker.get_possible_keys(context) if k != member_key)
+            plain[key] = not (spellings & names)
+        return plain[key]
 
     def _serialize_type_structure(self, serialized, value, shape, key):
-        if (key and shape.name == "AttributeValue" and type(value) is dict
-                and self.service_model.service_name in FAST_SERVICES
-                and not getattr(self._value_picker, "response_transformers", None)):
-            members = shape.members
-            if value.keys() <= members.keys():
-                wrapper: dict = {}
-                for member_key, member_shape in members.items():
-                    member_shape.parent = shape  # as moto's loop does (its aliases read it)
-                    member_value = value.get(member_key)
-                    if member_value is not None:
-                        self._serialize(wrapper, member_value, member_shape, member_key)
+        if (type(value) is dict and self.service_model.service_name in FAST_SERVICES
+                and not shape.is_document_type and value.keys() <= shape.members.keys()
+                and not getattr(self._value_picker, "response_transformers", None)
+                and hasattr(self._value_picker, "get_possible_keys") and found_by_name_alone(self, shape)):
+            wrapper: dict = {} if key else serialized
+            for member_key, member_shape in shape.members.items():
+                member_shape.parent = shape  # as moto's loop does (its aliases read it)
+                member_value = value.get(member_key)
+                if member_value is not None:
+                    self._serialize(wrapper, member_value, member_shape, member_key)
+            if key:
                 self._default_serialize(serialized, wrapper, shape, key)
-                return
+            return
         original(self, serialized, value, shape, key)
 
     _serialize_type_structure.fast = True  # type: ignore[attr-defined]

@@ -161,8 +161,8 @@ def test_answers_written_the_short_way_are_byte_for_byte_moto_s_own(ddb, monkeyp
         assert op in compared
 
 
-def test_the_short_way_asks_no_alias_for_attribute_values():
-    """The patch is in force (a GetItem's item is written without a look-up per member), and a
+def test_the_short_way_asks_no_alias_for_plain_answers():
+    """The patch is in force (a GetItem's answer is written without a look-up per member), and a
     dict that is not plain wire format still takes moto's own way."""
     from moto.core.serialize import JSONSerializer, XFormedAttributePicker
     from moto.core.utils import get_service_model
@@ -179,9 +179,8 @@ def test_the_short_way_asks_no_alias_for_attribute_values():
 
     op = get_service_model("dynamodb").operation_model("GetItem")
     body = JSONSerializer(operation_model=op, value_picker=Picker()).serialize(
-        {"Item": {"a": {"S": "x"}, "b": {"M": {"c": {"N": "1"}}}}})["body"]
-    assert body == '{"Item": {"a": {"S": "x"}, "b": {"M": {"c": {"N": "1"}}}}}'
-    assert asked == ["Item", "ConsumedCapacity"]
-    asked.clear()
+        {"Item": {"a": {"S": "x"}, "b": {"M": {"c": {"N": "1"}}}}, "ConsumedCapacity": {"TableName": "t"}})["body"]
+    assert body == '{"Item": {"a": {"S": "x"}, "b": {"M": {"c": {"N": "1"}}}}, "ConsumedCapacity": {"TableName": "t"}}'
+    assert asked == []
     JSONSerializer(operation_model=op, value_picker=Picker()).serialize({"Item": {"a": {"s": "x"}}})
     assert "S" in asked  # not wire format: moto's look-up, aliases and all
