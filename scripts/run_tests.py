@@ -22,10 +22,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 ROOT_ARGS = sys.argv[1:]
 # Started first so that they do not finish last alone (seconds on the 2-core CI machine).
-SLOW_FIRST = ["tests/test_notify_fanout.py", "tests/test_followup.py", "tests/e2e", "tests/test_booking.py",
-              "tests/test_notifications.py", "tests/test_authz_matrix.py", "tests/test_followup_stateful.py",
-              "tests/test_package.py", "tests/test_booking_capacity.py", "tests/test_group_send.py",
-              "tests/test_notifications_wiring.py"]
+SLOW_FIRST = ["tests/test_notify_fanout.py", "tests/test_outbox_timers.py", "tests/test_followup.py", "tests/e2e",
+              "tests/test_booking.py", "tests/test_notifications.py", "tests/test_authz_matrix.py",
+              "tests/test_followup_stateful.py", "tests/test_package.py", "tests/test_booking_capacity.py",
+              "tests/test_group_send.py", "tests/test_notifications_wiring.py"]
 GROUP = 6
 
 
