@@ -168,7 +168,7 @@ def fast_dynamodb_answers() -> None:
         key = (type(self._value_picker), self.service_model.service_name, shape.name)
         if key not in plain:
             names = shape.members.keys()
-            spellings = set()
+            spellings: set[str] = set()
             for member_key, member_shape in shape.members.items():
                 member_shape.parent = shape
                 context = serialize.AttributePickerContext(
