@@ -64,46 +64,42 @@ def unpack(zip_path: str) -> str:
     return out
 
 
+WHOLE_APP = "import time; t=time.perf_counter(); import app; print(time.perf_counter()-t)"
+
+
+def _paired(code: str, env: dict, runs: int) -> tuple[float, float, float]:
+    """``code`` vs ``import app``, in turns in fresh interpreters: medians of the app's ms, the
+    code's ms and the paired ratios (pairs cancel the machine's load drifting between runs)."""
+    app_env = _cold_env()
+    _import_ms(WHOLE_APP, app_env), _import_ms(code, env)  # warm the file system cache
+    apps, ours, ratios = [], [], []
+    for _ in range(runs):
+        a, u = _import_ms(WHOLE_APP, app_env), _import_ms(code, env)
+        apps.append(a)
+        ours.append(u)
+        ratios.append(u / a)
+    return statistics.median(apps), statistics.median(ours), statistics.median(ratios)
+
+
 def cold_imports(runs: int) -> dict[str, dict]:
     from chalicelib import topology
 
-    env = _cold_env()
-    whole = "import time; t=time.perf_counter(); import app; print(time.perf_counter()-t)"
     unit_code = ("import time; t=time.perf_counter(); from chalicelib import entry; entry.api_handler; "
                  "print(time.perf_counter()-t)")
     out = {}
     for unit in list(topology.units()):
-        uenv = {**env, "SUIZHEN_UNIT": unit}
-        _import_ms(whole, env), _import_ms(unit_code, uenv)  # warm the file system cache
-        ratios, apps, units = [], [], []
-        for _ in range(runs):
-            a = _import_ms(whole, env)
-            u = _import_ms(unit_code, uenv)
-            apps.append(a)
-            units.append(u)
-            ratios.append(u / a)
+        app_ms, unit_ms, ratio = _paired(unit_code, {**_cold_env(), "SUIZHEN_UNIT": unit}, runs)
         goal = GOALS.get(unit, DEFAULT_GOAL)
-        ratio = statistics.median(ratios)
-        out[unit] = {"app_ms": statistics.median(apps), "unit_ms": statistics.median(units), "ratio": ratio,
-                     "goal": goal, "ok": ratio <= goal}
+        out[unit] = {"app_ms": app_ms, "unit_ms": unit_ms, "ratio": ratio, "goal": goal, "ok": ratio <= goal}
     return out
 
 
 def consumer_cold_import(unit: str, runs: int) -> dict:
     """The unit's consumer function: the entry plus its consumers, as its first event imports them."""
-    env = {**_cold_env(), "SUIZHEN_UNIT": unit}
-    whole = "import time; t=time.perf_counter(); import app; print(time.perf_counter()-t)"
     code = ("import time; t=time.perf_counter(); from chalicelib import entry, events; entry.consume; "
             f"events.load_unit({unit!r}); print(time.perf_counter()-t)")
-    _import_ms(whole, env), _import_ms(code, env)  # warm the file system cache
-    apps, units, ratios = [], [], []
-    for _ in range(runs):
-        a, u = _import_ms(whole, env), _import_ms(code, env)
-        apps.append(a)
-        units.append(u)
-        ratios.append(u / a)
-    ratio = statistics.median(ratios)
-    return {"app_ms": statistics.median(apps), "consumer_ms": statistics.median(units), "ratio": ratio}
+    app_ms, consumer_ms, ratio = _paired(code, {**_cold_env(), "SUIZHEN_UNIT": unit}, runs)
+    return {"app_ms": app_ms, "consumer_ms": consumer_ms, "ratio": ratio}
 
 
 def _calls():

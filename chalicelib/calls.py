@@ -31,6 +31,7 @@ import json
 from functools import cache
 from typing import Any
 
+from chalicelib import topology
 from chalicelib.core import errors
 from chalicelib.core.config import get_settings
 from chalicelib.core.observability import logger
@@ -61,7 +62,7 @@ def client(domain: str) -> Client:
 
 def call(domain: str, op: str, args: dict[str, Any]) -> Any:
     request = json.dumps({"domain": domain, "op": op, "args": args})
-    function = get_settings().call_functions.get(_unit_of(domain))
+    function = get_settings().call_functions.get(topology.unit_of(domain))
     reply = _invoke(function, request) if function else json.loads(json.dumps(answer(json.loads(request))))
     if "error" in reply:
         raise _api_error(reply["error"])
@@ -73,7 +74,7 @@ def answer(event: dict, context: Any = None, unit: str | None = None) -> dict:
     A deployed function (``unit``, else ``SUIZHEN_UNIT``) answers only for its own domains."""
     domain, op = str(event.get("domain")), str(event.get("op"))
     unit = unit or get_settings().unit
-    if domain not in callee_domains() or (unit and _unit_of(domain) != unit):
+    if domain not in callee_domains() or (unit and topology.unit_of(domain) != unit):
         return _error(errors.NotFound(f"this function answers no calls for {domain!r}", code="no_such_call"))
     module = importlib.import_module(f"chalicelib.{domain}.calls")
     if op not in getattr(module, "__all__", ()):
@@ -93,13 +94,7 @@ def callee_domains() -> frozenset[str]:
 
 
 def callee_units() -> list[str]:
-    return sorted({_unit_of(d) for d in callee_domains()})
-
-
-def _unit_of(domain: str) -> str:
-    from chalicelib import topology
-
-    return topology.unit_of(domain)
+    return sorted({topology.unit_of(d) for d in callee_domains()})
 
 
 def _error(exc: errors.ApiError) -> dict:

@@ -16,6 +16,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlparse
 
+from . import calls as counted
 from .jsonhttp import send_json
 
 INVOKE = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")
@@ -27,13 +28,10 @@ def function_name(stage: str, unit: str) -> str:
 
 class Handler(BaseHTTPRequestHandler):
     functions: dict[str, str] = {}  # function name → unit
-    invocations: list[tuple[str, str]] = []  # (function, op), for tests and the banner
+    invocations: list[tuple[str, str]] = []  # (function, op), what tests look at
 
     def log_message(self, *args) -> None:  # the stack's console stays quiet
         pass
-
-    def _reply(self, status: int, body: dict, headers: dict | None = None) -> None:
-        send_json(self, status, body, headers)
 
     def do_POST(self) -> None:
         from chalicelib import calls
@@ -43,25 +41,19 @@ class Handler(BaseHTTPRequestHandler):
         name = unquote(m.group(1)) if m else ""
         unit = self.functions.get(name.rsplit(":", 1)[-1])
         if unit is None:
-            self._reply(404, {"Type": "User", "Message": f"Function not found: {name}"},
-                        {"x-amzn-ErrorType": "ResourceNotFoundException"})
+            send_json(self, 404, {"Type": "User", "Message": f"Function not found: {name}"},
+                      {"x-amzn-ErrorType": "ResourceNotFoundException"})
             return
         try:
             event = json.loads(raw or b"{}")
             self.invocations.append((name, str(event.get("op"))))
-            with _counted(f"call-{unit}"):
+            with counted.part(f"call-{unit}"):  # /dev/calls: its DynamoDB calls, not the caller's
                 result = calls.answer(event, unit=unit)
         except Exception as exc:  # what Lambda reports for an unhandled error
-            self._reply(200, {"errorMessage": str(exc), "errorType": type(exc).__name__},
-                        {"X-Amz-Function-Error": "Unhandled"})
+            send_json(self, 200, {"errorMessage": str(exc), "errorType": type(exc).__name__},
+                      {"X-Amz-Function-Error": "Unhandled"})
             return
-        self._reply(200, result)
-
-
-def _counted(part: str):
-    from devstack import calls as counted
-
-    return counted.part(part)
+        send_json(self, 200, result)
 
 
 def start(functions: dict[str, str], host: str = "127.0.0.1",

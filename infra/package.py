@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import zipfile
+from functools import cache
 
 from infra import deps
 from infra.build import PARAMS, PARTITION_ARN, TABLE_ITEM_ACTIONS, _camel, _param_arn, _sub, short_name, table_logical_id
@@ -135,11 +136,20 @@ def sync_calls(unit: str) -> dict[str, list[str]]:
     return _called(unit, "calls", writing_only=False)
 
 
+@cache
+def called_units(unit: str) -> tuple[str, ...]:
+    """The units whose ``Call<Unit>`` function ``unit`` invokes (read once per unit: its role,
+    and the environment of each of its functions, need it)."""
+    from chalicelib import topology
+
+    return tuple(sorted({topology.unit_of(d) for d in sync_calls(unit)}))
+
+
 def callees() -> list[str]:
     """Units that answer synchronous calls (each gets a ``Call<Unit>`` function)."""
     from chalicelib import topology
 
-    return sorted({topology.unit_of(d) for u in topology.units() for d in sync_calls(u)})
+    return sorted({u for caller in topology.units() for u in called_units(caller)})
 
 
 def grants(unit: str) -> dict:
@@ -197,8 +207,6 @@ def _role(name: str, statements: list[dict]) -> dict:
 
 
 def unit_statements(unit: str, has_queue: bool) -> list[dict]:
-    from chalicelib import topology
-
     g = grants(unit)
     out = []
     if g["write"]:
@@ -216,7 +224,7 @@ def unit_statements(unit: str, has_queue: bool) -> list[dict]:
     if g["s3"]:
         out.append({"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
                     "Resource": [_sub(f"${{AttachmentsBucket.Arn}}/{p}/*") for p in g["s3"]]})
-    called = sorted({topology.unit_of(d) for d in sync_calls(unit)})
+    called = called_units(unit)
     if called:
         out.append({"Sid": "CallOtherUnits", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
                     "Resource": [{"Fn::GetAtt": [call_fn(u), "Arn"]} for u in called]})
@@ -229,12 +237,10 @@ def unit_statements(unit: str, has_queue: bool) -> list[dict]:
 
 
 def _function(base: dict, handler: str, unit: str, settings, role: str, events: dict | None = None) -> dict:
-    from chalicelib import topology
-
     props = {k: base[k] for k in ("Runtime", "CodeUri", "Tags", "Tracing", "Architectures") if k in base}
     env = dict(base.get("Environment", {}).get("Variables", {}))
     env["SUIZHEN_UNIT"] = unit
-    called = sorted({topology.unit_of(d) for d in sync_calls(unit)})
+    called = called_units(unit)
     if called:  # chalicelib/calls.py: which function answers each callee unit
         env["SUIZHEN_CALL_FUNCTIONS"] = _sub(json.dumps({u: f"${{{call_fn(u)}}}" for u in called}))
     props.update({"Handler": handler, "MemorySize": settings.memory_mb, "Timeout": settings.timeout_s,
@@ -325,9 +331,10 @@ def transform(t: dict) -> dict:
                 "MaximumBatchingWindowInSeconds": qs.batching_window_s,
                 "FunctionResponseTypes": ["ReportBatchItemFailures"]}}})
     # Synchronous calls: a call function per callee unit, invoked only by its callers' roles
-    for unit in callees():
+    answering = callees()
+    for unit in answering:
         res[call_fn(unit)] = _function(base, "chalicelib.entry.answer", unit, topology.CALLS, role_id(unit))
-    for unit in sorted(set(served) | set(consuming) | set(callees())):
+    for unit in sorted(set(served) | set(consuming) | set(answering)):
         res[role_id(unit)] = _role(camel(unit), unit_statements(unit, unit in consuming))
 
     # Relay: both streams, filtered, partial failures, DLQ
