@@ -5,7 +5,8 @@ moto never trims — alive across ~900 tests and grew past 19 GB on a 24 GB mach
 files each get a process of their own and start first; the others share a few processes
 (``GROUP`` files each), since each process pays ~10 s to start (imports, the session's tables).
 The tests are CPU-bound in-process (moto), so one process per core divides the wall time by the
-cores. Ends with one line ``N passed, N failed, N skipped`` and exits non-zero if any failed.
+cores. A stuck test ends its process with every thread's stack printed (pytest.ini's timeout),
+a stuck process is ended after ``PROCESS_LIMIT_S``. Ends with one line ``N passed, N failed, N skipped`` and exits non-zero if any failed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import glob
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,11 +37,27 @@ IDEMPOTENCY_LOG = tempfile.mkdtemp(prefix="suizhen-idempotency-")
 ENV = {**os.environ, "SUIZHEN_DRAIN_TWICE": "1", "SUIZHEN_IDEMPOTENCY_LOG": IDEMPOTENCY_LOG}
 
 
+# A process's limit, past any one test's (pytest.ini's timeout): what is stuck outside a test
+# (collection, a thread that keeps the interpreter from exiting) is ended with its children.
+PROCESS_LIMIT_S = 1800
+
+
 def run(group: list[str]) -> tuple[str, int, str, float]:
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "pytest", *group, *ROOT_ARGS], capture_output=True, text=True,
-                          env=ENV)
-    return " ".join(group), proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", *group, *ROOT_ARGS], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=ENV, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=PROCESS_LIMIT_S)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired as exc:  # a grandchild of its own session holds the pipe
+            out = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else exc.output or ""
+        out = (out or "") + f"\nended after {PROCESS_LIMIT_S} s: the process did not finish"
+        code = -signal.SIGKILL
+    return " ".join(group), code, out, time.monotonic() - started
 
 
 def main() -> int:
