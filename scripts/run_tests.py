@@ -6,7 +6,8 @@ files each get a process of their own and start first; the others share a few pr
 (``GROUP`` files each), since each process pays ~10 s to start (imports, the session's tables).
 The tests are CPU-bound in-process (moto), so one process per core divides the wall time by the
 cores. A stuck test ends its process with every thread's stack printed (pytest.ini's timeout),
-a stuck process is ended after ``PROCESS_LIMIT_S``. Ends with one line ``N passed, N failed, N skipped`` and exits non-zero if any failed.
+a stuck process is ended after ``PROCESS_LIMIT_S``. Ends with one line
+``N passed, N failed, N skipped`` and exits non-zero if any failed.
 """
 
 from __future__ import annotations
