@@ -204,10 +204,9 @@ def main(argv: list[str] | None = None) -> int:
                      "notifications_consumer": consumer_cold_import("notifications", args.runs)}
     from moto import mock_aws
 
-    from devstack.motoserver import fast_dynamodb_answers, undo_log_transactions
+    from devstack import motoserver
 
-    undo_log_transactions()
-    fast_dynamodb_answers()
+    motoserver.in_process()
     with mock_aws():
         from chalicelib.domains import create_tables
 

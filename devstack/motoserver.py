@@ -54,6 +54,42 @@ class Serialised:
                     close()
 
 
+def in_process() -> None:
+    """moto in this process as the local stack's server runs it (tests, the bench; idempotent):
+    DynamoDB requests one at a time, transactions rolled back from an undo log, answers written
+    the short way."""
+    one_dynamodb_request_at_a_time()
+    undo_log_transactions()
+    fast_dynamodb_answers()
+
+
+def one_dynamodb_request_at_a_time() -> None:
+    """In-process moto (``mock_aws``) answers a request in the calling thread, so threads that call
+    DynamoDB at once (the timer sweep's, one per shard) are in moto at once, without the lock
+    :class:`Serialised` gives the server. Besides the transactions above, moto numbers a stream
+    record by the stream's length before appending it: two writes at once could share a number,
+    and a reader that asks for the records after one it read gets the other again. This takes
+    DynamoDB (and Streams) requests into moto one at a time, by the same ``X-Amz-Target`` rule."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    process_request = BotocoreStubber.process_request
+    if getattr(process_request, "serialised", False):
+        return
+    lock = threading.RLock()
+
+    def serialised(self, request):
+        target = request.headers.get("X-Amz-Target") or ""
+        if isinstance(target, bytes):
+            target = target.decode()
+        if not target.startswith(SERIALISED_TARGETS):
+            return process_request(self, request)
+        with lock:
+            return process_request(self, request)
+
+    serialised.serialised = True  # type: ignore[attr-defined]
+    BotocoreStubber.process_request = serialised  # type: ignore[method-assign]
+
+
 def undo_log_transactions() -> None:
     """Make moto's ``TransactWriteItems`` roll back from an undo log of the items it names instead
     of copies of whole tables (idempotent; the local stack's server only)."""

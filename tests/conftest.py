@@ -49,11 +49,12 @@ def _moto():
     from chalicelib.core import aws as core_aws
     from chalicelib.core.config import get_settings
     from chalicelib.domains import create_tables
-    from devstack.motoserver import fast_dynamodb_answers, undo_log_transactions
+    from devstack import motoserver
 
     get_settings.cache_clear()
-    undo_log_transactions()  # a transaction costs its items, not copies of the tables it touches
-    fast_dynamodb_answers()  # an answer costs its items, not ten alias look-ups per attribute
+    # as the local stack's server: one DynamoDB request at a time (the sweep's threads), a
+    # transaction costs its items (not copies of its tables), answers skip the alias look-ups
+    motoserver.in_process()
     with mock_aws():
         core_aws.reset_clients()
         create_tables()

@@ -184,3 +184,30 @@ def test_the_short_way_asks_no_alias_for_plain_answers():
     assert asked == []
     JSONSerializer(operation_model=op, value_picker=Picker()).serialize({"Item": {"a": {"s": "x"}}})
     assert "S" in asked  # not wire format: moto's look-up, aliases and all
+
+
+def test_in_process_moto_takes_one_dynamodb_request_at_a_time(aws, clock):
+    """The sweep's threads claim timers at once. moto numbers a stream record by the stream's
+    length before appending it, so two writes at once could share a number, and a reader asking
+    for the records after the last one it read got that last one again, forever (how a CI run
+    sat in the tests' stream reader until its time ran out). In-process moto now takes DynamoDB
+    requests one at a time, as the local stack's server does: every record has its own number."""
+    import sys
+
+    from chalicelib.core import timers
+    from tests.support import moto_tables
+
+    n = 120
+    for i in range(n):
+        timers.schedule("test-race", clock.now(), {"i": i})
+    shard = moto_tables()[timers.Timer.Meta.table_name].stream_shard
+    before = len(shard.items)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can: races show at once
+    try:
+        assert timers.sweep() == n
+    finally:
+        sys.setswitchinterval(interval)
+    numbers = [int(r.record["dynamodb"]["SequenceNumber"]) for r in shard.items]
+    assert len(shard.items) - before == n  # one record per claim
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # each its own, in order
