@@ -28,7 +28,7 @@ from collections.abc import Callable, Container, Iterable
 from typing import Any
 
 from chalicelib import topology
-from chalicelib.core import outbox, timers
+from chalicelib.core import deadline, outbox, timers
 from chalicelib.core.observability import logger
 from chalicelib.domains import DOMAINS, load_all, load_domain, load_shared
 
@@ -170,7 +170,9 @@ def consume(unit: str, sqs_event: dict, context: Any = None) -> dict:
         deliver_to_unit(unit, json.loads(record.body))
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return dict(process_partial_response(event=sqs_event, record_handler=handle, processor=processor, context=context))
+    with deadline.invocation(context):
+        return dict(process_partial_response(event=sqs_event, record_handler=handle, processor=processor,
+                                             context=context))
 
 
 def deliver_records(records: Iterable[dict], units: Container[str] | None = None) -> list[str]:

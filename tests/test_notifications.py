@@ -3,13 +3,15 @@ quiet hours, exactly-once, retries, stale reminders, WeChat grants, operators.""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.core import outbox, timers
+from chalicelib import events
+from chalicelib.core import deadline, outbox, timers
 from chalicelib.core.ids import new_id
 from chalicelib.notifications import delivery, rules
 from chalicelib.notifications.models import Delivery, Device
@@ -274,6 +276,78 @@ def test_retries_are_bounded_then_failed_and_an_operator_can_retry(api, people, 
     timers.sweep()
     drain()
     assert deliveries(alice.account_id)["push"].status == "sent" and len(received(fake, "fcm")) == 1
+
+
+class InvocationLeft:
+    """Lambda's context as a consumer sees it, with the time left (ms) the test sets: one value
+    per question, the last one repeated."""
+
+    def __init__(self, *left_ms: int):
+        self.left = list(left_ms)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.left.pop(0) if len(self.left) > 1 else self.left[0]
+
+
+def consume_from_queue(event_type: str, payload: dict, context: InvocationLeft) -> dict:
+    """The notifications consumer invoked by SQS with one message (Powertools batch processing)."""
+    message = {"event_id": new_id(), "type": event_type, "payload": payload}
+    record = {"messageId": "m1", "receiptHandle": "r1", "body": json.dumps(message), "attributes": {},
+              "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+              "eventSourceARN": "arn:aws-cn:sqs:cn-north-1:123456789012:suizhen-test-notifications",
+              "awsRegion": "cn-north-1"}
+    return events.consume("notifications", {"Records": [record]}, context)
+
+
+def test_a_try_with_too_little_of_the_invocation_left_is_left_to_the_next(api, people, clock, drain, fake):
+    _, doctor, alice = people
+    device(api, alice, provider="jpush")
+    # a try needs two provider calls at their slowest (1 s each here) and a write: 3 s
+    out = consume_from_queue("order.paid", {**SAMPLE, "payer_account_id": alice.account_id}, InvocationLeft(2_500))
+    assert out == {"batchItemFailures": []}  # nothing for SQS to bring back
+    d = deliveries(alice.account_id)["push"]
+    assert (d.status, int(d.attempts), d.reason) == ("queued", 1, "retrying: out_of_time")
+    assert received(fake) == []
+    assert [i["event_type"] for i in inbox(api, alice)] == ["order.paid"]  # the inbox waits on no provider
+    clock.advance(minutes=1)
+    timers.sweep()
+    drain()
+    d = deliveries(alice.account_id)["push"]
+    assert (d.status, int(d.attempts)) == ("sent", 2) and len(received(fake, "jpush")) == 1
+
+
+def test_a_push_goes_to_the_devices_the_time_left_allows(api, people, clock, drain, fake):
+    _, doctor, alice = people
+    for _ in range(3):
+        device(api, alice, provider="jpush")
+    # asked three times: before the try (10 s), before the second device (10 s), before the third (1.5 s)
+    consume_from_queue("order.paid", {**SAMPLE, "payer_account_id": alice.account_id},
+                       InvocationLeft(10_000, 10_000, 1_500))
+    d = deliveries(alice.account_id)["push"]
+    assert d.status == "sent" and len(received(fake, "jpush")) == 2
+    clock.advance(minutes=30)
+    timers.sweep()
+    drain()
+    assert len(received(fake, "jpush")) == 2  # sent is sent: the next try was cancelled
+
+
+def test_the_last_try_is_sent_whatever_time_is_left(api, people, clock, drain, fake):
+    _, doctor, alice = people
+    device(api, alice, provider="fcm")
+    fail(fake, "fcm", "5xx", times=4)
+    emit("order.paid", {**SAMPLE, "payer_account_id": alice.account_id})
+    drain()
+    for _ in range(3):  # tries 2-4 fail too
+        clock.advance(minutes=16)
+        timers.sweep()
+        drain()
+    assert int(deliveries(alice.account_id)["push"].attempts) == 4
+    clock.advance(minutes=16)
+    with deadline.invocation(InvocationLeft(100)):  # the fifth and last try, 0.1 s left
+        timers.sweep()
+        drain()
+    d = deliveries(alice.account_id)["push"]
+    assert (d.status, int(d.attempts)) == ("sent", 5) and len(received(fake, "fcm")) == 1
 
 
 def test_invalid_token_disables_the_device(api, people, drain, fake):

@@ -21,14 +21,13 @@ from typing import Any
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 
-from chalicelib.core import clock, timers
+from chalicelib.core import clock, deadline, timers
 from chalicelib.core.config import get_settings
-from chalicelib.core.http import Caller
 from chalicelib.core.ids import new_id
 from chalicelib.core.observability import logger
 from chalicelib.core.outbox import consumer, transaction
 
-from . import providers, rules
+from . import providers, rules, stale
 from .models import Delivery, Device, InboxItem, NotifyAccount, NotifyCounter, SubscribeGrant
 
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=5), timedelta(minutes=10),
@@ -225,12 +224,27 @@ def _on_send_timer(event_id: str, payload: dict) -> None:
     attempt(d)
 
 
+def try_needs_s() -> float:
+    """The invocation time a try may take: two provider calls at their slowest (WeChat and FCM
+    fetch an access token first) and the outcome's write."""
+    return 2 * get_settings().provider_timeout_s + 1
+
+
 def attempt(d: Delivery, state: NotifyAccount | None = None) -> None:
-    """One try: stale check, send, record the outcome (the next try is already scheduled)."""
+    """One try: stale check, send, record the outcome (the next try is already scheduled).
+
+    With too little of the invocation left for a provider's slowest answer, a try that has a next
+    one scheduled is left to it (a minute later) instead of risking the function being ended
+    mid-batch, which would bring the whole batch back (a slow provider would then time out every
+    batch). The last try is sent regardless: nothing comes after it."""
     event_type = d.event_type
     rule = rules.rule_for(event_type, d.payload, d.account_id)
+    if d.next_timer and not deadline.has_time(try_needs_s()):
+        logger.info("try left to the next one: too little time left", extra={"delivery": d.key})
+        d.update(actions=[Delivery.reason.set("retrying: out_of_time"), Delivery.updated_at.set(clock.now())])
+        return
     try:
-        if rule is not None and rule.stale and is_stale(rule.stale, d.payload):
+        if rule is not None and rule.stale and stale.is_stale(rule.stale, d.payload):
             return _finish(d, "not_sent", "stale")
         sent = SENDERS[d.channel](d, rule, state)
     except providers.Transient as exc:
@@ -287,34 +301,6 @@ class NotSent(Exception):
         self.reason = reason
 
 
-# --- stale checks ----------------------------------------------------------------------------
-
-def is_stale(check: str, payload: dict) -> bool:
-    if check == "booking_confirmed":
-        from chalicelib.booking import service as booking
-        from chalicelib.core.errors import NotFound
-
-        try:
-            b = booking.get_booking(Caller(account_id=payload["account_id"], role="patient"), payload["booking_id"])
-        except NotFound:
-            return True
-        return b.status != "confirmed"
-    if check == "consultation_unanswered":
-        from chalicelib.messaging import service as messaging
-
-        c = messaging.consultation_state(payload["consultation_id"])
-        return c is None or c.status != "open" or c.answered_at is not None
-    if check == "booking_request_open":
-        from chalicelib.booking import service as booking
-
-        return not booking.request_is_open(payload["request_id"])
-    if check == "followup_task_open":
-        from chalicelib.followup import state as followup
-
-        return not followup.task_is_open(payload["plan_id"], payload["task_id"])
-    return False
-
-
 # --- channels --------------------------------------------------------------------------------
 
 def _texts(d: Delivery, rule: rules.Rule | None) -> tuple[str, str, str]:
@@ -334,8 +320,15 @@ def _send_push(d: Delivery, rule: rules.Rule | None, state: NotifyAccount | None
     devices = [x for x in Device.by_account.query(d.account_id) if x.enabled]
     if not devices:
         raise NotSent("no_device")
-    sent, invalid, transient = [], 0, None
-    for dev in devices[:10]:
+    sent: list[str] = []
+    invalid, transient = 0, None
+    for i, dev in enumerate(devices[:10]):
+        # after the first device (the try itself checked the time): a device that has it is
+        # enough; none yet, the next try sends to them all
+        if i and not deadline.has_time(get_settings().provider_timeout_s + 1):
+            if sent:
+                break
+            raise providers.Transient("out_of_time")
         try:
             sent.append(providers.send_push(dev.provider, dev.token, title, text, extras,
                                             critical=bool(rule and rule.critical)))
@@ -386,29 +379,6 @@ def _send_sms(d: Delivery, rule: rules.Rule | None, state: NotifyAccount | None 
     if provider in providers.RECEIPT_PROVIDERS and message_id:
         return provider, f"{provider}:{message_id}"  # the provider's status report names this id
     return provider
-
-
-# --- provider receipts ------------------------------------------------------------------------
-
-def receipt(receipt_id: str, delivered: bool, code: str) -> bool:
-    """A provider's report on a sent delivery: ``sent`` becomes ``delivered``, or ``failed`` with
-    the provider's code (the handset never got it). One GetItem (the lookup) and one
-    conditional UpdateItem; an unknown id, or a delivery already settled, changes nothing."""
-    try:
-        key = (NotifyCounter.get(f"receipt#{receipt_id}").data or {}).get("key")
-    except NotifyCounter.DoesNotExist:
-        return False
-    if not key:
-        return False
-    status, reason = ("delivered", None) if delivered else ("failed", f"undelivered: {code}"[:120])
-    actions: list[Action] = [Delivery.status.set(status), Delivery.updated_at.set(clock.now())]
-    actions.append(Delivery.reason.set(reason) if reason else Delivery.reason.remove())
-    try:
-        Delivery(key).update(actions=actions, condition=(Delivery.status == "sent") & (Delivery.receipt_id == receipt_id))
-    except UpdateError:
-        return False
-    logger.info("notification receipt", extra={"delivery": key, "status": status})
-    return True
 
 
 def _spend_sms_quota(account_id: str, key: str) -> None:

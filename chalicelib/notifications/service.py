@@ -18,7 +18,7 @@ from chalicelib.core.observability import logger
 from chalicelib.core.outbox import transaction
 from chalicelib.core.pagination import Page, parse_limit, query_page
 
-from . import delivery, providers, rules
+from . import delivery, providers, receipts, rules
 from .models import Delivery, Device, InboxItem, NotifyAccount, SubscribeGrant
 
 if TYPE_CHECKING:
@@ -229,7 +229,7 @@ def provider_receipts(provider: str, token: str, raw: bytes) -> AliyunReceiptAck
 
         raise BadRequest(str(exc), code="validation_error") from None
     for rid, ok, code in reports:
-        delivery.receipt(rid, ok, code)
+        receipts.receipt(rid, ok, code)
     if provider == "aliyun":
         return schemas.AliyunReceiptAck(code=0, msg="成功")
     return schemas.TencentReceiptAck(result=0, errmsg="OK")
