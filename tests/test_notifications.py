@@ -254,16 +254,26 @@ def test_provider_5xx_is_retried_on_the_timers_then_sent_once(api, people, clock
     assert len(received(fake, "apns")) == 1  # the success cancelled the next try
 
 
-def test_retries_are_bounded_then_failed_and_an_operator_can_retry(api, people, clock, drain, fake):
-    admin, doctor, alice = people
-    device(api, alice, provider="fcm")
-    fail(fake, "fcm", "5xx", times=5)
-    emit("order.paid", {**SAMPLE, "payer_account_id": alice.account_id})
+def paid_with_push_failing(api, fake, drain, user, times: int) -> None:
+    """order.paid for ``user``, whose one FCM device answers 5xx the first ``times`` tries."""
+    device(api, user, provider="fcm")
+    fail(fake, "fcm", "5xx", times=times)
+    emit("order.paid", {**SAMPLE, "payer_account_id": user.account_id})
     drain()
-    for _ in range(6):
+
+
+def next_tries(clock, drain, n: int) -> None:
+    """``n`` more tries, each past the longest gap between two."""
+    for _ in range(n):
         clock.advance(minutes=16)
         timers.sweep()
         drain()
+
+
+def test_retries_are_bounded_then_failed_and_an_operator_can_retry(api, people, clock, drain, fake):
+    admin, doctor, alice = people
+    paid_with_push_failing(api, fake, drain, alice, times=5)
+    next_tries(clock, drain, 6)
     d = deliveries(alice.account_id)["push"]
     assert d.status == "failed" and d.attempts == 5 and received(fake, "fcm") == []
     admin = api.relogin(admin)  # the clock moved past the access token's 15 minutes
@@ -333,14 +343,8 @@ def test_a_push_goes_to_the_devices_the_time_left_allows(api, people, clock, dra
 
 def test_the_last_try_is_sent_whatever_time_is_left(api, people, clock, drain, fake):
     _, doctor, alice = people
-    device(api, alice, provider="fcm")
-    fail(fake, "fcm", "5xx", times=4)
-    emit("order.paid", {**SAMPLE, "payer_account_id": alice.account_id})
-    drain()
-    for _ in range(3):  # tries 2-4 fail too
-        clock.advance(minutes=16)
-        timers.sweep()
-        drain()
+    paid_with_push_failing(api, fake, drain, alice, times=4)
+    next_tries(clock, drain, 3)  # tries 2-4 fail too
     assert int(deliveries(alice.account_id)["push"].attempts) == 4
     clock.advance(minutes=16)
     with deadline.invocation(InvocationLeft(100)):  # the fifth and last try, 0.1 s left
