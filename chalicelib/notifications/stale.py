@@ -1,8 +1,8 @@
 """Stale checks: just before a push, SMS or WeChat message is sent, whether what it tells is
 still so (a reminder for a booking cancelled meanwhile becomes ``not_sent: stale``).
 
-The one place notifications reads other domains: each check asks the owning domain's read-only
-module or service (so the function's role reads those tables and writes none of them).
+Each check asks the owning domain's read-only module or service, so the notifications role reads
+those tables and writes none of them (the SMS sender also reads the recipient's account).
 """
 
 from __future__ import annotations
