@@ -135,14 +135,27 @@ def sqs_event(messages: list[dict], queue_arn: str) -> dict:
         "awsRegion": queue_arn.split(":")[3]} for m in messages]}
 
 
+class Invocation:
+    """Lambda's context as a consumer reads it: the time left of its function's timeout, counted
+    from the invocation's start (the local stack does not end a consumer that runs over)."""
+
+    def __init__(self, timeout_s: int):
+        self._ends = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._ends - time.monotonic()) * 1000))
+
+
 class Poller:
     """One unit's event source mapping: receive up to ``batch_size``, invoke the consumer, delete
     what it acknowledged; the rest comes back after the visibility timeout (or goes to the DLQ)."""
 
     def __init__(self, q: UnitQueue, consume: Callable[[str, dict], dict] | None = None):
         self.q = q
-        self.batch_size = topology.queue_settings(q.unit).batch_size
-        self.consume = consume or (lambda unit, event: events.consume(unit, event))
+        settings = topology.queue_settings(q.unit)
+        self.batch_size = settings.batch_size
+        self.consume = consume or (lambda unit, event: events.consume(unit, event,
+                                                                      Invocation(settings.consumer.timeout_s)))
 
     def tick(self) -> tuple[int, int]:
         """One receive → invoke → delete round; returns (received, acknowledged)."""

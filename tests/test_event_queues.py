@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from chalicelib import events, topology
-from chalicelib.core import outbox
+from chalicelib.core import deadline, outbox
 from chalicelib.core.aws import client
 from chalicelib.core.outbox import consumer
 from devstack import dlq, queues
@@ -20,11 +20,15 @@ OTHER: list[int] = []
 UNIT = events.unit_of_consumer(f"{__name__}._queued")
 
 
+TIME_LEFT: list[float] = []
+
+
 @consumer("q.test.happened")
 def _queued(event_id, payload):
     if payload["n"] in POISON:
         raise RuntimeError(f"poison {payload['n']}")
     RAN[payload["n"]] += 1
+    TIME_LEFT.append(deadline.time_left_s())
 
 
 @consumer("q.test.happened")
@@ -46,6 +50,7 @@ def wired(aws):
     the DLQ (production: 6 × the consumer's timeout and 5), so the test runs in seconds."""
     RAN.clear()
     POISON.clear()
+    TIME_LEFT.clear()
     topo = queues.ensure_topology("test", units=[UNIT], visibility_timeout_s=1, max_receive_count=2)
     q = topo.queues[UNIT]
     _empty(q.url)
@@ -101,6 +106,17 @@ def test_redelivered_message_is_processed_once(wired):
     client("sqs").send_message(QueueUrl=q.url, MessageBody=body)  # SQS delivers a copy: at-least-once
     assert poller.drain() == 2
     assert RAN == Counter({1: 1})
+
+
+def test_a_consumer_knows_the_time_its_function_has_left(wired):
+    topo, q, relay, poller = wired
+    TIME_LEFT.clear()
+    outbox.publish("q.test.happened", {"n": 1})
+    relay.tick()
+    assert poller.drain() == 1
+    timeout = topology.queue_settings(UNIT).consumer.timeout_s
+    assert len(TIME_LEFT) == 1 and timeout - 10 < TIME_LEFT[0] <= timeout  # what Lambda's context says
+    assert deadline.time_left_s() == float("inf")  # outside an invocation: no deadline
 
 
 def test_a_crashing_consumer_acknowledges_nothing(wired):
