@@ -33,6 +33,14 @@ from werkzeug.serving import make_server
 SERIALISED_TARGETS = ("DynamoDB_", "DynamoDBStreams_")
 
 
+def takes_turns(target: str | bytes | None) -> bool:
+    """Whether a request (by its ``X-Amz-Target``) goes into moto one at a time: DynamoDB's and
+    Streams' do."""
+    if isinstance(target, bytes):
+        target = target.decode()
+    return (target or "").startswith(SERIALISED_TARGETS)
+
+
 class Serialised:
     """WSGI middleware: requests whose ``X-Amz-Target`` names DynamoDB run one at a time, from
     reading the body to the last byte of the answer."""
@@ -42,7 +50,7 @@ class Serialised:
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
-        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith(SERIALISED_TARGETS):
+        if not takes_turns(environ.get("HTTP_X_AMZ_TARGET")):
             return self.app(environ, start_response)
         with self.lock:
             result = self.app(environ, start_response)
@@ -69,7 +77,7 @@ def one_dynamodb_request_at_a_time() -> None:
     :class:`Serialised` gives the server. Besides the transactions above, moto numbers a stream
     record by the stream's length before appending it: two writes at once could share a number,
     and a reader that asks for the records after one it read gets the other again. This takes
-    DynamoDB (and Streams) requests into moto one at a time, by the same ``X-Amz-Target`` rule."""
+    DynamoDB (and Streams) requests into moto one at a time, by the same rule (:func:`takes_turns`)."""
     from moto.core.botocore_stubber import BotocoreStubber
 
     process_request = BotocoreStubber.process_request
@@ -78,10 +86,7 @@ def one_dynamodb_request_at_a_time() -> None:
     lock = threading.RLock()
 
     def serialised(self, request):
-        target = request.headers.get("X-Amz-Target") or ""
-        if isinstance(target, bytes):
-            target = target.decode()
-        if not target.startswith(SERIALISED_TARGETS):
+        if not takes_turns(request.headers.get("X-Amz-Target")):
             return process_request(self, request)
         with lock:
             return process_request(self, request)

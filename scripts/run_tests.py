@@ -55,8 +55,8 @@ def run(group: list[str]) -> tuple[str, int, str, float]:
         try:
             out, _ = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired as exc:  # a grandchild of its own session holds the pipe
-            out = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else exc.output or ""
-        out = (out or "") + f"\nended after {PROCESS_LIMIT_S} s: the process did not finish"
+            out = (exc.output or b"").decode(errors="replace")  # what was read so far, undecoded
+        out += f"\nended after {PROCESS_LIMIT_S} s: the process did not finish"
         code = -signal.SIGKILL
     return " ".join(group), code, out, time.monotonic() - started
 

@@ -110,7 +110,6 @@ def test_redelivered_message_is_processed_once(wired):
 
 def test_a_consumer_knows_the_time_its_function_has_left(wired):
     topo, q, relay, poller = wired
-    TIME_LEFT.clear()
     outbox.publish("q.test.happened", {"n": 1})
     relay.tick()
     assert poller.drain() == 1

@@ -10,7 +10,7 @@ STUCK = "import time\n\n\ndef test_stuck():\n    print('started', flush=True)\n 
 
 
 @pytest.fixture
-def runner(monkeypatch):
+def runner():
     spec = importlib.util.spec_from_file_location("run_tests", os.path.join(ROOT, "scripts", "run_tests.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

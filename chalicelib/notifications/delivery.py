@@ -224,10 +224,9 @@ def _on_send_timer(event_id: str, payload: dict) -> None:
     attempt(d)
 
 
-def try_needs_s() -> float:
-    """The invocation time a try may take: two provider calls at their slowest (WeChat and FCM
-    fetch an access token first) and the outcome's write."""
-    return 2 * get_settings().provider_timeout_s + 1
+def time_for(calls: int) -> float:
+    """Invocation seconds for ``calls`` provider calls at their slowest and the outcome's write."""
+    return calls * get_settings().provider_timeout_s + 1
 
 
 def attempt(d: Delivery, state: NotifyAccount | None = None) -> None:
@@ -237,12 +236,12 @@ def attempt(d: Delivery, state: NotifyAccount | None = None) -> None:
     one scheduled is left to it (a minute later) instead of risking the function being ended
     mid-batch, which would bring the whole batch back (a slow provider would then time out every
     batch). The last try is sent regardless: nothing comes after it."""
-    event_type = d.event_type
-    rule = rules.rule_for(event_type, d.payload, d.account_id)
-    if d.next_timer and not deadline.has_time(try_needs_s()):
+    if d.next_timer and not deadline.has_time(time_for(2)):  # WeChat and FCM fetch a token first
         logger.info("try left to the next one: too little time left", extra={"delivery": d.key})
         d.update(actions=[Delivery.reason.set("retrying: out_of_time"), Delivery.updated_at.set(clock.now())])
         return
+    event_type = d.event_type
+    rule = rules.rule_for(event_type, d.payload, d.account_id)
     try:
         if rule is not None and rule.stale and stale.is_stale(rule.stale, d.payload):
             return _finish(d, "not_sent", "stale")
@@ -325,7 +324,7 @@ def _send_push(d: Delivery, rule: rules.Rule | None, state: NotifyAccount | None
     for i, dev in enumerate(devices[:10]):
         # after the first device (the try itself checked the time): a device that has it is
         # enough; none yet, the next try sends to them all
-        if i and not deadline.has_time(get_settings().provider_timeout_s + 1):
+        if i and not deadline.has_time(time_for(1)):
             if sent:
                 break
             raise providers.Transient("out_of_time")
