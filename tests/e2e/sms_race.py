@@ -1,8 +1,10 @@
 """``python -m tests.e2e.sms_race [guesses]``: wrong SMS codes sent all at once over HTTP to a moto
 server, the way a phone's attacker would fire parallel ``POST /v1/auth/token``.
 
-Runs in its own process (the test process has moto mocked in-process): starts a
-``ThreadedMotoServer``, points the service at it with ``AWS_ENDPOINT_URL``, sends one code, then
+Runs in its own process (the test process has moto mocked in-process): starts the local stack's
+moto server (``devstack.motoserver``: each DynamoDB request atomic, as DynamoDB's are; moto's own
+``ThreadedMotoServer`` lets two conditional updates of one item both pass, so a sixth guess was
+sometimes checked), points the service at it with ``AWS_ENDPOINT_URL``, sends one code, then
 fires every guess from its own thread behind a barrier, each with its own DynamoDB requests over
 HTTP. Prints one JSON line: the error code each guess got.
 """
@@ -10,7 +12,6 @@ HTTP. Prints one JSON line: the error code each guess got.
 import base64
 import json
 import os
-import socket
 import sys
 import threading
 
@@ -18,22 +19,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PHONE = "13800000009"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main(n: int) -> dict:
-    from moto.server import ThreadedMotoServer
+    from devstack.motoserver import MotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    server = MotoServer("127.0.0.1", 0).start()
     stage = json.load(open(os.path.join(ROOT, ".chalice", "config.json")))["stages"]["test"]
     os.environ.update(stage["environment_variables"])
     os.environ.update({"AWS_ACCESS_KEY_ID": "race", "AWS_SECRET_ACCESS_KEY": "race", "AWS_DEFAULT_REGION": "cn-north-1",
-                       "AWS_ENDPOINT_URL": f"http://{host}:{port}"})
+                       "AWS_ENDPOINT_URL": server.url})
     try:
         from chalicelib.accounts import service
         from chalicelib.accounts.models import SmsCode
